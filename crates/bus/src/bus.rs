@@ -1,0 +1,248 @@
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull, message::PublishMessage, stream};
+use bytes::Bytes;
+use newswire_model::{Article, RawItem};
+use serde::Serialize;
+
+use crate::{BusError, BusErrorKind, BusSettings, Consumer, ConsumerRole, StreamSettings, Subjects};
+
+/// The outcome of an acknowledged publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    /// JetStream already had a message with this `Nats-Msg-Id` inside its duplicate window and
+    /// dropped this one.
+    pub duplicate: bool,
+    /// Stream sequence of the stored message (of the original when `duplicate`).
+    pub sequence: u64,
+}
+
+/// A connection to NATS JetStream with newswire's streams and subjects.
+#[derive(Clone, Debug)]
+pub struct Bus {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    settings: BusSettings,
+    subjects: Subjects,
+}
+
+impl Bus {
+    /// Connects (failing after `connect_timeout_secs`) and creates the streams if they do not
+    /// exist yet. After start-up the client reconnects by itself, forever.
+    pub async fn connect(settings: &BusSettings, client_name: &str) -> Result<Self, BusError> {
+        let mut opts = async_nats::ConnectOptions::new()
+            .name(client_name)
+            .connection_timeout(Duration::from_secs(settings.connect_timeout_secs));
+        if let Some(token) = &settings.token {
+            opts = opts.token(token.clone());
+        }
+        let connect = opts.connect(settings.url.as_str());
+        let client = tokio::time::timeout(
+            Duration::from_secs(settings.connect_timeout_secs.max(1)),
+            connect,
+        )
+        .await
+        .map_err(|_| BusError::Connect {
+            url: settings.url.clone(),
+            message: format!("timed out after {}s", settings.connect_timeout_secs),
+        })?
+        .map_err(|e| BusError::Connect { url: settings.url.clone(), message: e.to_string() })?;
+        let js = jetstream::new(client.clone());
+        let bus = Self {
+            client,
+            js,
+            subjects: Subjects::new(&settings.subject_root),
+            settings: settings.clone(),
+        };
+        bus.ensure_streams().await?;
+        Ok(bus)
+    }
+
+    /// The subject hierarchy in use.
+    pub fn subjects(&self) -> &Subjects {
+        &self.subjects
+    }
+
+    /// The settings this bus was built with.
+    pub fn settings(&self) -> &BusSettings {
+        &self.settings
+    }
+
+    /// The underlying client (for plain NATS use such as `newswire tail`).
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// The JetStream context.
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
+    /// Creates the raw, article and dead-letter streams, or updates them to the configured
+    /// limits. Idempotent: every service calls it at start-up, in any order.
+    pub async fn ensure_streams(&self) -> Result<(), BusError> {
+        let s = &self.settings;
+        self.ensure_stream(&s.raw_stream, self.subjects.raw_all(), "Raw feed items, kept for replay.")
+            .await?;
+        self.ensure_stream(
+            &s.articles_stream,
+            self.subjects.articles_all(),
+            "Processed articles.",
+        )
+        .await?;
+        self.ensure_stream(&s.dlq_stream, self.subjects.dlq_all(), "Dead-lettered messages.")
+            .await
+    }
+
+    async fn ensure_stream(
+        &self,
+        cfg: &StreamSettings,
+        subject: String,
+        description: &str,
+    ) -> Result<(), BusError> {
+        let config = stream::Config {
+            name: cfg.name.clone(),
+            subjects: vec![subject],
+            description: Some(description.to_owned()),
+            storage: stream::StorageType::File,
+            retention: stream::RetentionPolicy::Limits,
+            max_age: cfg.max_age(),
+            max_bytes: cfg.max_bytes,
+            duplicate_window: Duration::from_secs(cfg.duplicate_window_secs),
+            discard: stream::DiscardPolicy::Old,
+            ..Default::default()
+        };
+        let err = |message: String| BusError::Stream { stream: cfg.name.clone(), message };
+        let mut existing =
+            self.js.get_or_create_stream(config.clone()).await.map_err(|e| err(e.to_string()))?;
+        let info = existing.info().await.map_err(|e| err(e.to_string()))?;
+        let current = &info.config;
+        if current.subjects != config.subjects
+            || current.max_age != config.max_age
+            || current.max_bytes != config.max_bytes
+            || current.duplicate_window != config.duplicate_window
+        {
+            tracing::info!(message = "Updating stream limits.", stream = %cfg.name);
+            self.js.update_stream(config).await.map_err(|e| err(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Publishes a raw item on `<root>.raw.<source>` and waits for the server's ack.
+    pub async fn publish_raw(&self, item: &RawItem) -> Result<Published, BusError> {
+        self.publish_json(self.subjects.raw(&item.source_id), item.id.as_str(), item).await
+    }
+
+    /// Publishes many raw items with all acks in flight at once, then waits for them: one
+    /// round trip per batch instead of per item. Results are in input order.
+    pub async fn publish_raw_batch(&self, items: &[RawItem]) -> Vec<Result<Published, BusError>> {
+        let mut pending = Vec::with_capacity(items.len());
+        for item in items {
+            let subject = self.subjects.raw(&item.source_id);
+            pending.push(match self.send_json(subject.clone(), item.id.as_str(), item).await {
+                Ok(ack) => Ok((subject, ack)),
+                Err(e) => Err(e),
+            });
+        }
+        let mut out = Vec::with_capacity(pending.len());
+        for p in pending {
+            out.push(match p {
+                Ok((subject, ack)) => await_ack(subject, ack).await,
+                Err(e) => Err(e),
+            });
+        }
+        out
+    }
+
+    /// Publishes an article on `<root>.articles.<lang>.<category>` and waits for the ack.
+    pub async fn publish_article(&self, article: &Article) -> Result<Published, BusError> {
+        self.publish_json(self.subjects.for_article(article), article.id.as_str(), article).await
+    }
+
+    async fn publish_json<T: Serialize>(
+        &self,
+        subject: String,
+        msg_id: &str,
+        value: &T,
+    ) -> Result<Published, BusError> {
+        let ack = self.send_json(subject.clone(), msg_id, value).await?;
+        await_ack(subject, ack).await
+    }
+
+    async fn send_json<T: Serialize>(
+        &self,
+        subject: String,
+        msg_id: &str,
+        value: &T,
+    ) -> Result<jetstream::context::PublishAckFuture, BusError> {
+        let payload = Bytes::from(serde_json::to_vec(value)?);
+        let msg = PublishMessage::build().payload(payload).message_id(msg_id);
+        self.js.send_publish(subject.clone(), msg).await.map_err(|e| publish_error(&subject, &e))
+    }
+
+    /// Publishes raw bytes with headers (used for dead letters).
+    pub(crate) async fn publish_bytes(
+        &self,
+        subject: String,
+        headers: async_nats::HeaderMap,
+        payload: Bytes,
+    ) -> Result<Published, BusError> {
+        let ack = self
+            .js
+            .publish_with_headers(subject.clone(), headers, payload)
+            .await
+            .map_err(|e| publish_error(&subject, &e))?;
+        await_ack(subject, ack).await
+    }
+
+    /// Opens (creating if needed) the durable pull consumer of a pipeline role.
+    pub async fn consumer(&self, role: ConsumerRole) -> Result<Consumer, BusError> {
+        let (stream_name, filter) = match role {
+            ConsumerRole::Processor => (&self.settings.raw_stream.name, self.subjects.raw_all()),
+            ConsumerRole::Sink => {
+                (&self.settings.articles_stream.name, self.subjects.articles_all())
+            }
+        };
+        let durable = role.durable_name();
+        let err = |message: String| BusError::Consumer {
+            stream: stream_name.clone(),
+            consumer: durable.to_owned(),
+            message,
+        };
+        let stream = self.js.get_stream(stream_name).await.map_err(|e| err(e.to_string()))?;
+        let config = pull::Config {
+            durable_name: Some(durable.to_owned()),
+            description: Some(role.description().to_owned()),
+            filter_subject: filter,
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(self.settings.ack_wait_secs),
+            max_deliver: self.settings.max_deliver,
+            // Bounded so that one slow consumer cannot hold the whole stream in flight.
+            max_ack_pending: 4096,
+            ..Default::default()
+        };
+        let inner = stream
+            .get_or_create_consumer(durable, config)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        Consumer::new(self.clone(), inner, role).await
+    }
+}
+
+async fn await_ack(
+    subject: String,
+    ack: jetstream::context::PublishAckFuture,
+) -> Result<Published, BusError> {
+    let ack = ack.await.map_err(|e| publish_error(&subject, &e))?;
+    Ok(Published { duplicate: ack.duplicate, sequence: ack.sequence })
+}
+
+fn publish_error(subject: &str, e: &jetstream::context::PublishError) -> BusError {
+    use jetstream::context::PublishErrorKind as K;
+    let kind = match e.kind() {
+        K::MaxPayloadExceeded => BusErrorKind::Message,
+        K::StreamNotFound => BusErrorKind::Fatal,
+        _ => BusErrorKind::Transient,
+    };
+    BusError::Publish { subject: subject.to_owned(), kind, message: e.to_string() }
+}

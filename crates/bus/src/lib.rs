@@ -1,0 +1,37 @@
+//! The message bus: NATS JetStream streams, subjects, publishing and consuming.
+//!
+//! Only this crate knows subject and stream names. Parts:
+//! - [`BusSettings`]: the `[nats]` configuration section.
+//! - [`Subjects`]: the subject hierarchy (`news.raw.<source>`, `news.articles.<lang>.<category>`,
+//!   `news.dlq.<stage>`).
+//! - [`Bus`]: a connection; creates the streams idempotently, publishes [`RawItem`]s and
+//!   [`Article`]s with `Nats-Msg-Id` set to the article id (JetStream then drops exact
+//!   re-publishes inside its duplicate window), and opens durable pull consumers.
+//! - [`Consumer`] and [`Delivery`]: explicit-ack consumption in batches, with dead-lettering.
+//! - [`LocalNatsServer`]: starts a `nats-server -js` child process, for the demo and the tests.
+//!
+//! [`RawItem`]: newswire_model::RawItem
+//! [`Article`]: newswire_model::Article
+
+mod bus;
+mod consumer;
+mod error;
+mod local_server;
+mod settings;
+mod subjects;
+
+pub use bus::{Bus, Published};
+pub use consumer::{Consumer, ConsumerRole, Delivery};
+pub use error::{BusError, BusErrorKind};
+pub use local_server::LocalNatsServer;
+pub use settings::{BusSettings, StreamSettings};
+pub use subjects::Subjects;
+
+/// Header carrying the reason a message was dead-lettered (bounded vocabulary, e.g. `decode`).
+pub const DLQ_REASON_HEADER: &str = "Newswire-Dlq-Reason";
+/// Header carrying the human-readable error of a dead-lettered message.
+pub const DLQ_ERROR_HEADER: &str = "Newswire-Dlq-Error";
+/// Header carrying the subject a dead-lettered message was originally published on.
+pub const DLQ_SUBJECT_HEADER: &str = "Newswire-Dlq-Subject";
+/// Header carrying the stream sequence of the original message.
+pub const DLQ_SEQUENCE_HEADER: &str = "Newswire-Dlq-Sequence";

@@ -1,0 +1,102 @@
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Limits of one JetStream stream.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSettings {
+    /// Stream name.
+    pub name: String,
+    /// Messages older than this are removed. Raw items are kept for replay (re-processing after
+    /// a processor change), articles for late consumers.
+    pub max_age_secs: u64,
+    /// Size cap in bytes (`-1`: none); the oldest messages go first.
+    #[serde(default = "unlimited")]
+    pub max_bytes: i64,
+    /// Window in which a publish with an already seen `Nats-Msg-Id` is dropped by the server.
+    #[serde(default = "default_duplicate_window")]
+    pub duplicate_window_secs: u64,
+}
+
+fn unlimited() -> i64 {
+    -1
+}
+fn default_duplicate_window() -> u64 {
+    // Long enough to cover a fetcher restart and a re-poll; the processor's own dedup and the
+    // sink's upsert cover everything older.
+    600
+}
+
+impl StreamSettings {
+    fn new(name: &str, days: u64) -> Self {
+        Self {
+            name: name.to_owned(),
+            max_age_secs: days * 86_400,
+            max_bytes: unlimited(),
+            duplicate_window_secs: default_duplicate_window(),
+        }
+    }
+
+    /// `max_age_secs` as a duration.
+    pub fn max_age(&self) -> Duration {
+        Duration::from_secs(self.max_age_secs)
+    }
+}
+
+/// The `[nats]` section: where the bus is and how its streams are shaped.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusSettings {
+    /// Server URL(s), comma-separated.
+    pub url: String,
+    /// Optional token for servers that require one. Never logged.
+    pub token: Option<String>,
+    /// Give up connecting after this long at start-up.
+    pub connect_timeout_secs: u64,
+    /// First token of every subject (`news` → `news.raw.<source>`). Change it to run two
+    /// independent pipelines on one server.
+    pub subject_root: String,
+    /// Stream of raw items.
+    pub raw_stream: StreamSettings,
+    /// Stream of processed articles.
+    pub articles_stream: StreamSettings,
+    /// Stream of dead-lettered messages.
+    pub dlq_stream: StreamSettings,
+    /// Deliveries of one message before it is dead-lettered.
+    pub max_deliver: i64,
+    /// Time a consumer has to ack a delivery before the server redelivers it.
+    pub ack_wait_secs: u64,
+}
+
+impl Default for BusSettings {
+    fn default() -> Self {
+        Self {
+            url: "nats://127.0.0.1:4222".to_owned(),
+            token: None,
+            connect_timeout_secs: 10,
+            subject_root: "news".to_owned(),
+            raw_stream: StreamSettings::new("NEWS_RAW", 7),
+            articles_stream: StreamSettings::new("NEWS_ARTICLES", 30),
+            dlq_stream: StreamSettings::new("NEWS_DLQ", 30),
+            max_deliver: 5,
+            ack_wait_secs: 30,
+        }
+    }
+}
+
+impl fmt::Debug for BusSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BusSettings")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("subject_root", &self.subject_root)
+            .field("raw_stream", &self.raw_stream)
+            .field("articles_stream", &self.articles_stream)
+            .field("dlq_stream", &self.dlq_stream)
+            .field("max_deliver", &self.max_deliver)
+            .field("ack_wait_secs", &self.ack_wait_secs)
+            .finish()
+    }
+}

@@ -1,0 +1,174 @@
+use scraper::{ElementRef, Html, Node};
+
+/// Elements whose content is never article text.
+const SKIP: &[&str] = &[
+    "script", "style", "noscript", "template", "iframe", "svg", "canvas", "form", "button",
+    "select", "input", "textarea", "nav", "object", "embed", "audio", "video", "head", "title",
+];
+
+/// Elements that end a paragraph.
+const BLOCK: &[&str] = &[
+    "p", "div", "section", "article", "main", "header", "footer", "aside", "h1", "h2", "h3", "h4",
+    "h5", "h6", "li", "ul", "ol", "dl", "dt", "dd", "blockquote", "pre", "figure", "figcaption",
+    "table", "tr", "td", "th", "hr", "address", "body", "html",
+];
+
+/// Converts HTML (a fragment or a whole page) or plain text to clean text: one paragraph per
+/// block, paragraphs separated by a blank line, whitespace inside a paragraph collapsed.
+///
+/// Input without any tag is treated as plain text: each non-empty line is a paragraph.
+///
+/// ```
+/// let t = newswire_clean::html_to_text("<p>One &amp; two</p><script>x()</script><p>Three<br>four</p>");
+/// assert_eq!(t, "One & two\n\nThree\n\nfour");
+/// ```
+pub fn html_to_text(input: &str) -> String {
+    if !looks_like_html(input) {
+        return join_paragraphs(input.lines());
+    }
+    let doc = if input.trim_start().get(..9).is_some_and(|h| h.eq_ignore_ascii_case("<!doctype")) || input.contains("<html") {
+        Html::parse_document(input)
+    } else {
+        Html::parse_fragment(input)
+    };
+    let mut out = Collector::default();
+    walk(doc.root_element(), &mut out);
+    out.finish()
+}
+
+/// A title as feeds give it (entities, sometimes tags, line breaks) to one clean line.
+pub fn clean_title(input: &str) -> String {
+    let text = if looks_like_html(input) {
+        let doc = Html::parse_fragment(input);
+        doc.root_element().text().collect::<String>()
+    } else {
+        input.to_owned()
+    };
+    collapse(&text)
+}
+
+fn looks_like_html(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    bytes.windows(2).any(|w| w[0] == b'<' && (w[1].is_ascii_alphabetic() || w[1] == b'/' || w[1] == b'!'))
+        || has_entity(s)
+}
+
+/// Whether `s` contains a character reference such as `&amp;`, `&#1604;` or `&#x644;`.
+fn has_entity(s: &str) -> bool {
+    s.match_indices('&').any(|(i, _)| {
+        let rest = &s.as_bytes()[i + 1..];
+        let name_len = rest.iter().take(32).take_while(|b| b.is_ascii_alphanumeric() || **b == b'#').count();
+        name_len > 0 && rest.get(name_len) == Some(&b';')
+    })
+}
+
+#[derive(Default)]
+struct Collector {
+    paragraphs: Vec<String>,
+    current: String,
+}
+
+impl Collector {
+    fn text(&mut self, t: &str) {
+        self.current.push_str(t);
+    }
+    fn line_break(&mut self) {
+        self.current.push('\n');
+    }
+    fn end_block(&mut self) {
+        let block = std::mem::take(&mut self.current);
+        for line in block.split('\n') {
+            let line = collapse(line);
+            if !line.is_empty() {
+                self.paragraphs.push(line);
+            }
+        }
+    }
+    fn finish(mut self) -> String {
+        self.end_block();
+        self.paragraphs.join("\n\n")
+    }
+}
+
+fn walk(el: ElementRef<'_>, out: &mut Collector) {
+    for child in el.children() {
+        match child.value() {
+            Node::Text(t) => out.text(t),
+            Node::Element(e) => {
+                let name = e.name();
+                if SKIP.contains(&name) || e.attr("hidden").is_some() || e.attr("aria-hidden") == Some("true") {
+                    continue;
+                }
+                if name == "br" {
+                    out.line_break();
+                    continue;
+                }
+                if name == "img" {
+                    continue;
+                }
+                let block = BLOCK.contains(&name);
+                if block {
+                    out.end_block();
+                }
+                if let Some(child_el) = ElementRef::wrap(child) {
+                    walk(child_el, out);
+                }
+                if block {
+                    out.end_block();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn join_paragraphs<'a>(lines: impl Iterator<Item = &'a str>) -> String {
+    let paras: Vec<String> = lines.map(collapse).filter(|l| !l.is_empty()).collect();
+    paras.join("\n\n")
+}
+
+/// Collapses runs of whitespace (including no-break and zero-width spaces) to one space.
+fn collapse(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut space = false;
+    for c in s.chars() {
+        if c.is_whitespace() || matches!(c, '\u{200b}' | '\u{feff}') {
+            space = !out.is_empty();
+        } else if !c.is_control() || c == '\u{200c}' || c == '\u{200d}' {
+            if space {
+                out.push(' ');
+                space = false;
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table() {
+        let cases = [
+            ("plain line one\n\n  line   two  \n", "plain line one\n\nline two"),
+            ("<p>أ&nbsp;ب</p><p></p><div>ج<span> د</span></div>", "أ ب\n\nج د"),
+            ("<style>p{}</style><nav><a>Home</a></nav><h1>T</h1><p>x</p><form>Email<input></form>", "T\n\nx"),
+            ("<html><head><title>no</title></head><body><p>yes</p><script>no()</script></body></html>", "yes"),
+            ("<p>a<br/>b</p>", "a\n\nb"),
+            ("<ul><li>one</li><li>two</li></ul>", "one\n\ntwo"),
+            ("<p>unclosed <b>bold", "unclosed bold"),
+            ("&lt;p&gt; is text", "<p> is text"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(html_to_text(input), want, "input: {input:?}");
+        }
+    }
+
+    #[test]
+    fn titles() {
+        assert_eq!(clean_title("  Lavrov &amp; Rubio\n talk "), "Lavrov & Rubio talk");
+        assert_eq!(clean_title("<b>بوتين</b> يتصل"), "بوتين يتصل");
+    }
+}

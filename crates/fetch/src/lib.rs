@@ -1,0 +1,34 @@
+//! Fetching and parsing feeds: the first stage of the pipeline.
+//!
+//! Parts, from the outside in:
+//! - [`FetcherSettings`] (`[fetcher]`) and [`FeedList`] (the feeds file: id, URL, poll
+//!   interval, language hint, category).
+//! - [`FeedUrl`] and [`NetGuard`]: a feed URL checked against the SSRF guard (no private,
+//!   loopback or link-local addresses unless allowed, checked again on every DNS answer and
+//!   redirect).
+//! - [`HttpFetcher`]: one GET with limits (time, size, redirects), conditional requests
+//!   (ETag / Last-Modified), `file://` and stdin reads.
+//! - [`decode_body`]: bytes to UTF-8 (HTTP charset, BOM, XML/HTML declaration, detection).
+//! - [`parse_feed`]: pure and synchronous: RSS 0.9x/1.0/2.0, Atom and JSON Feed (feed-rs) to
+//!   [`RawItem`](newswire_model::RawItem)s.
+//! - [`service`]: the async shell: polls every feed on its interval and publishes raw items.
+
+mod charset;
+mod error;
+mod feeds;
+mod http;
+mod netguard;
+mod parse;
+pub mod service;
+mod settings;
+
+pub use charset::{Decoded, decode_body, decode_html};
+pub use error::{FetchError, FetchErrorKind};
+pub use feeds::{FeedList, FeedSpec};
+pub use http::{Body, HttpFetcher, Validators};
+pub use netguard::{FeedUrl, NetGuard};
+pub use parse::{FeedContext, ParsedFeed, parse_feed};
+pub use settings::FetcherSettings;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,182 @@
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use url::Url;
+
+use crate::FetchError;
+
+/// Where a feed comes from, checked against the [`NetGuard`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedUrl {
+    /// An `http(s)` URL whose host is not a refused IP literal. Host names are checked again
+    /// when they resolve.
+    Http(Url),
+    /// A local file (`file://` URL or, from the command line, a path).
+    File(PathBuf),
+    /// Standard input (`-` on the command line).
+    Stdin,
+}
+
+impl fmt::Display for FeedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FeedUrl::Http(u) => f.write_str(u.as_str()),
+            FeedUrl::File(p) => write!(f, "file://{}", p.display()),
+            FeedUrl::Stdin => f.write_str("-"),
+        }
+    }
+}
+
+impl FeedUrl {
+    /// The base URL relative links in the feed resolve against.
+    pub fn base(&self) -> Option<Url> {
+        match self {
+            FeedUrl::Http(u) => Some(u.clone()),
+            FeedUrl::File(p) => Url::from_file_path(p).ok(),
+            FeedUrl::Stdin => None,
+        }
+    }
+}
+
+/// The SSRF guard: which feed locations are allowed.
+///
+/// Internal addresses are refused by default, because a feed URL (from a feeds file someone
+/// else edits, an import, or the API) must not reach the metadata service at 169.254.169.254,
+/// the database, or the admin port of another service. The check runs on IP literals at parse
+/// time, on every DNS answer (so DNS rebinding does not help) and on every redirect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetGuard {
+    /// Allow loopback, private, link-local, CGNAT and other non-global addresses.
+    pub allow_private: bool,
+    /// Allow `file://` URLs and paths.
+    pub allow_files: bool,
+}
+
+impl NetGuard {
+    /// Parses a feed location: an `http(s)://` or `file://` URL, `-` for stdin, or (when files
+    /// are allowed) a plain path.
+    pub fn parse(&self, input: &str) -> Result<FeedUrl, FetchError> {
+        let input = input.trim();
+        let refused = |reason: &str| FetchError::Refused { url: input.to_owned(), reason: reason.to_owned() };
+        if input == "-" {
+            return Ok(FeedUrl::Stdin);
+        }
+        match Url::parse(input) {
+            Ok(url) => match url.scheme() {
+                "http" | "https" => {
+                    if let Some(host) = url.host() {
+                        let ip = match host {
+                            url::Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
+                            url::Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
+                            url::Host::Domain(d) if d.eq_ignore_ascii_case("localhost") => {
+                                Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+                            }
+                            url::Host::Domain(_) => None,
+                        };
+                        if let Some(ip) = ip {
+                            self.check_ip(ip).map_err(|r| refused(&r))?;
+                        }
+                        Ok(FeedUrl::Http(url))
+                    } else {
+                        Err(FetchError::InvalidUrl { url: input.to_owned(), reason: "no host".into() })
+                    }
+                }
+                "file" if self.allow_files => url
+                    .to_file_path()
+                    .map(FeedUrl::File)
+                    .map_err(|()| FetchError::InvalidUrl { url: input.to_owned(), reason: "not a local path".into() }),
+                "file" => Err(refused("file URLs are disabled (fetcher.allow_file_urls = false)")),
+                other => Err(refused(&format!("scheme {other:?} is not supported; use http, https or file"))),
+            },
+            Err(url::ParseError::RelativeUrlWithoutBase) if self.allow_files => {
+                Ok(FeedUrl::File(PathBuf::from(input)))
+            }
+            Err(e) => Err(FetchError::InvalidUrl { url: input.to_owned(), reason: e.to_string() }),
+        }
+    }
+
+    /// `Ok` if the address may be contacted, else why not.
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), String> {
+        if self.allow_private || is_global(ip) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{ip} is an internal address (set fetcher.allow_private_networks = true to allow it)"
+            ))
+        }
+    }
+
+    /// A DNS resolver for reqwest that drops refused addresses from every answer.
+    pub(crate) fn resolver(self) -> Arc<GuardedResolver> {
+        Arc::new(GuardedResolver { guard: self })
+    }
+}
+
+/// Resolves with the system resolver, then applies the guard.
+pub(crate) struct GuardedResolver {
+    guard: NetGuard,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let guard = self.guard;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let mut refused = None;
+            let allowed: Vec<SocketAddr> = addrs
+                .into_iter()
+                .filter(|a| match guard.check_ip(a.ip()) {
+                    Ok(()) => true,
+                    Err(r) => {
+                        refused = Some(r);
+                        false
+                    }
+                })
+                .collect();
+            if allowed.is_empty() {
+                let reason = refused.unwrap_or_else(|| "no addresses".to_owned());
+                return Err(format!("{host} refused: {reason}").into());
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}
+
+fn is_global(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_global_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_global_v4(v4);
+            }
+            let seg0 = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg0 & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || (seg0 & 0xffc0) == 0xfe80 // link-local fe80::/10
+                || (seg0 == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
+                || v6 == Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0))
+        }
+    }
+}
+
+fn is_global_v4(v4: Ipv4Addr) -> bool {
+    let o = v4.octets();
+    !(v4.is_private()
+        || v4.is_loopback()
+        || v4.is_link_local()
+        || v4.is_unspecified()
+        || v4.is_broadcast()
+        || v4.is_multicast()
+        || v4.is_documentation()
+        || o[0] == 0
+        || (o[0] == 100 && (o[1] & 0xc0) == 64) // CGNAT 100.64/10
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
+        || (o[0] == 198 && (o[1] & 0xfe) == 18) // benchmarking 198.18/15
+        || o[0] >= 240)
+}

@@ -1,0 +1,157 @@
+//! Feed bytes to raw items. Pure and synchronous: no IO, no clock (the fetch time is given).
+
+use chrono::{DateTime, Utc};
+use newswire_model::{ArticleId, CanonicalUrl, Category, HttpMeta, Lang, RawItem, SourceId, SCHEMA_VERSION};
+use url::Url;
+
+use crate::{FetchError, decode_body};
+
+/// What the parser needs to know about where a feed came from.
+#[derive(Debug, Clone)]
+pub struct FeedContext {
+    /// The configured source.
+    pub source_id: SourceId,
+    /// The feed's location as configured (recorded on every item).
+    pub feed_url: String,
+    /// Base for relative links (the final URL after redirects, for HTTP).
+    pub base_url: Option<Url>,
+    /// The source's configured language, used when the feed declares none.
+    pub language_hint: Option<Lang>,
+    /// The source's category.
+    pub category: Category,
+    /// When the body was received.
+    pub fetched_at: DateTime<Utc>,
+    /// The HTTP response, if any.
+    pub http: Option<HttpMeta>,
+}
+
+/// A parsed feed.
+#[derive(Debug, Clone)]
+pub struct ParsedFeed {
+    /// The feed's title, if any.
+    pub title: Option<String>,
+    /// One raw item per entry, in document order.
+    pub items: Vec<RawItem>,
+    /// The encoding the body was decoded from.
+    pub encoding: &'static str,
+}
+
+/// Decodes and parses a feed body (RSS 0.9x/1.0/2.0, Atom 0.3/1.0, JSON Feed 1.x).
+///
+/// Entries get their id from their link (canonicalised) when they have one, else from their
+/// GUID within the source, else from their title and content; an entry with none of these is
+/// skipped (it cannot be identified, so it could never be deduplicated).
+pub fn parse_feed(bytes: &[u8], content_type: Option<&str>, ctx: &FeedContext) -> Result<ParsedFeed, FetchError> {
+    let origin = ctx.feed_url.as_str();
+    let decoded = decode_body(bytes, content_type, origin)?;
+    let text = decoded.text.trim_start_matches('\u{feff}');
+    sniff(text, origin)?;
+    let parser = feed_rs::parser::Builder::new()
+        .base_uri(ctx.base_url.as_ref().map(Url::as_str))
+        // An empty id tells us the entry had none (feed-rs would otherwise invent one).
+        .id_generator(|_, _, _| String::new())
+        .build();
+    let feed = parser.parse(text.as_bytes()).map_err(|e| FetchError::Malformed {
+        url: origin.to_owned(),
+        message: e.to_string(),
+    })?;
+    let feed_lang = feed.language.as_deref().and_then(|l| Lang::parse(l).ok());
+    let mut http = ctx.http.clone();
+    if let Some(h) = http.as_mut() {
+        h.charset = Some(decoded.encoding.to_owned());
+    }
+    let mut items = Vec::with_capacity(feed.entries.len());
+    for entry in feed.entries {
+        let link = pick_link(&entry.links);
+        let guid = Some(entry.id.trim().to_owned()).filter(|g| !g.is_empty());
+        let title = entry.title.map(|t| t.content).filter(|t| !t.trim().is_empty());
+        let content = entry.content.and_then(|c| c.body).filter(|c| !c.trim().is_empty());
+        let summary = entry.summary.map(|s| s.content).filter(|s| !s.trim().is_empty());
+        let canonical = link.as_deref().and_then(|l| CanonicalUrl::parse(l, ctx.base_url.as_ref()).ok());
+        let id = match (&canonical, &guid) {
+            (Some(url), _) => ArticleId::from_url(url),
+            (None, Some(g)) => ArticleId::from_source_guid(&ctx.source_id, g),
+            (None, None) if title.is_some() || content.is_some() || summary.is_some() => ArticleId::digest(&[
+                "content",
+                ctx.source_id.as_str(),
+                title.as_deref().unwrap_or_default(),
+                content.as_deref().or(summary.as_deref()).unwrap_or_default(),
+            ]),
+            (None, None) => continue,
+        };
+        let entry_lang = entry.language.as_deref().and_then(|l| Lang::parse(l).ok());
+        items.push(RawItem {
+            schema_version: SCHEMA_VERSION,
+            id,
+            source_id: ctx.source_id.clone(),
+            feed_url: ctx.feed_url.clone(),
+            guid,
+            link: canonical.as_ref().map(|c| c.as_str().to_owned()).or(link),
+            title,
+            content,
+            summary,
+            authors: entry.authors.into_iter().filter_map(|p| p.name).filter(|n| !n.trim().is_empty()).collect(),
+            feed_categories: entry.categories.into_iter().map(|c| c.label.unwrap_or(c.term)).collect(),
+            published: entry.published,
+            updated: entry.updated,
+            language_hint: entry_lang.or_else(|| feed_lang.clone()).or_else(|| ctx.language_hint.clone()),
+            category: ctx.category.clone(),
+            fetched_at: ctx.fetched_at,
+            http: http.clone(),
+        });
+    }
+    Ok(ParsedFeed { title: feed.title.map(|t| t.content), items, encoding: decoded.encoding })
+}
+
+/// The entry's article link: `rel="alternate"` (or no rel) first, never `self`/`enclosure`.
+fn pick_link(links: &[feed_rs::model::Link]) -> Option<String> {
+    let usable = |l: &&feed_rs::model::Link| !l.href.trim().is_empty();
+    links
+        .iter()
+        .filter(usable)
+        .find(|l| matches!(l.rel.as_deref(), None | Some("alternate")))
+        .or_else(|| links.iter().filter(usable).find(|l| !matches!(l.rel.as_deref(), Some("self" | "enclosure" | "replies" | "edit"))))
+        .map(|l| l.href.trim().to_owned())
+}
+
+/// Refuses what is plainly not a feed with a message that says what it is instead, rather
+/// than the XML parser's "no root element".
+fn sniff(text: &str, origin: &str) -> Result<(), FetchError> {
+    let not_a_feed = |reason: &str| FetchError::NotAFeed { url: origin.to_owned(), reason: reason.to_owned() };
+    let head = text.trim_start();
+    if head.is_empty() {
+        return Err(not_a_feed("empty body"));
+    }
+    if head.chars().take(512).filter(|c| c.is_control() && !c.is_whitespace()).count() > 8 {
+        return Err(not_a_feed("binary data"));
+    }
+    let lower: String = head.chars().take(256).collect::<String>().to_ascii_lowercase();
+    let after_decl = skip_prolog(&lower);
+    if after_decl.starts_with("<!doctype html") || after_decl.starts_with("<html") {
+        return Err(not_a_feed("an HTML page (look for its <link rel=\"alternate\"> feed)"));
+    }
+    if !(head.starts_with('<') || head.starts_with('{')) {
+        return Err(not_a_feed("neither XML nor JSON"));
+    }
+    Ok(())
+}
+
+/// Skips the XML declaration, comments and processing instructions at the start.
+fn skip_prolog(s: &str) -> &str {
+    let mut rest = s.trim_start();
+    loop {
+        if rest.starts_with("<?") {
+            match rest.find("?>") {
+                Some(e) => rest = rest[e + 2..].trim_start(),
+                None => return rest,
+            }
+        } else if rest.starts_with("<!--") {
+            match rest.find("-->") {
+                Some(e) => rest = rest[e + 3..].trim_start(),
+                None => return rest,
+            }
+        } else {
+            return rest;
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The fetcher's async shell: poll feeds on their intervals, publish raw items.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use newswire_bus::Bus;
+use newswire_model::SourceId;
+use newswire_telemetry::metrics::FetcherMetrics;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::{FeedContext, FeedList, FeedSpec, FetchError, HttpFetcher, ParsedFeed, Validators, parse_feed};
+
+/// What one poll of one feed did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollStats {
+    /// The server said 304 Not Modified.
+    pub not_modified: bool,
+    /// Entries in the feed.
+    pub entries: usize,
+    /// Raw items new to JetStream.
+    pub published: usize,
+    /// Raw items JetStream already had (same id inside the duplicate window).
+    pub duplicates: usize,
+    /// Raw items that could not be published (they will be fetched again next poll).
+    pub failed: usize,
+}
+
+/// Fetches one feed and parses it: the exact code path of the service, shared with
+/// `newswire inspect feed`. `None` when the server answered 304.
+pub async fn fetch_and_parse(
+    http: &HttpFetcher,
+    feed: &FeedSpec,
+    validators: &Validators,
+) -> Result<Option<(ParsedFeed, Validators)>, FetchError> {
+    let body = http.fetch(&feed.url, validators).await?;
+    if body.not_modified {
+        return Ok(None);
+    }
+    let ctx = FeedContext {
+        source_id: feed.id.clone(),
+        feed_url: feed.url.to_string(),
+        base_url: body.base_url.clone(),
+        language_hint: feed.language.clone(),
+        category: feed.category.clone(),
+        fetched_at: Utc::now(),
+        http: body.http.clone(),
+    };
+    let parsed = parse_feed(&body.bytes, body.content_type.as_deref(), &ctx)?;
+    Ok(Some((parsed, body.validators())))
+}
+
+/// The fetcher stage.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    http: HttpFetcher,
+    bus: Bus,
+    metrics: FetcherMetrics,
+}
+
+impl Fetcher {
+    /// A fetcher publishing on `bus`.
+    pub fn new(http: HttpFetcher, bus: Bus, metrics: FetcherMetrics) -> Self {
+        Self { http, bus, metrics }
+    }
+
+    /// Polls one feed and publishes its items, oldest first. `validators` are updated only
+    /// when every item was published, so that a failed publish is retried on the next poll
+    /// instead of being hidden behind a 304.
+    pub async fn poll(&self, feed: &FeedSpec, validators: &mut Validators) -> Result<PollStats, FetchError> {
+        let started = Instant::now();
+        let result = fetch_and_parse(&self.http, feed, validators).await;
+        self.metrics.fetch_duration.observe(started.elapsed().as_secs_f64());
+        let (parsed, next_validators) = match result {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                self.metrics.polls.with_label_values(&["not_modified"]).inc();
+                return Ok(PollStats { not_modified: true, ..PollStats::default() });
+            }
+            Err(e) => {
+                let result = if matches!(e, FetchError::Malformed { .. } | FetchError::NotAFeed { .. } | FetchError::Encoding { .. }) {
+                    "parse_error"
+                } else {
+                    "fetch_error"
+                };
+                self.metrics.polls.with_label_values(&[result]).inc();
+                self.metrics.stage.failed(e.metric_reason());
+                return Err(e);
+            }
+        };
+        self.metrics.polls.with_label_values(&["ok"]).inc();
+        let mut items = parsed.items;
+        self.metrics.stage.items_in.inc_by(items.len() as u64);
+        // Oldest first, so that the first copy of a story the processor sees is the original.
+        items.sort_by_key(|i| (i.published.is_none(), i.published));
+        let mut stats = PollStats { entries: items.len(), ..PollStats::default() };
+        for (item, result) in items.iter().zip(self.bus.publish_raw_batch(&items).await) {
+            match result {
+                Ok(p) if p.duplicate => {
+                    stats.duplicates += 1;
+                    self.metrics.stage.dropped("duplicate");
+                }
+                Ok(_) => {
+                    stats.published += 1;
+                    self.metrics.stage.items_out.inc();
+                }
+                Err(error) => {
+                    stats.failed += 1;
+                    self.metrics.stage.failed("publish");
+                    tracing::warn!(message = "Publishing raw item failed; it will be retried next poll.", %error, item_id = %item.id);
+                }
+            }
+        }
+        if stats.failed == 0 {
+            *validators = next_validators;
+        }
+        Ok(stats)
+    }
+
+    /// Polls every feed once, `max_concurrency` at a time, and returns each result in feed
+    /// order. Used by `--once` runs and the demo.
+    pub async fn poll_all_once(&self, feeds: &FeedList, max_concurrency: usize) -> Vec<(SourceId, Result<PollStats, FetchError>)> {
+        let permits = Arc::new(Semaphore::new(max_concurrency.max(1)));
+        let mut tasks = Vec::with_capacity(feeds.feeds.len());
+        for feed in feeds.feeds.iter().cloned() {
+            let this = self.clone();
+            let permits = permits.clone();
+            tasks.push(tokio::spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let mut validators = Validators::default();
+                let r = this.poll(&feed, &mut validators).await;
+                (feed.id, r)
+            }));
+        }
+        let mut out = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            match t.await {
+                Ok(r) => out.push(r),
+                Err(e) => tracing::error!(message = "Poll task panicked.", error = %e),
+            }
+        }
+        out
+    }
+
+    /// Polls each feed on its interval until `shutdown`. Each feed has its own task; at most
+    /// `max_concurrency` fetches run at once. First polls are spread over the first interval
+    /// (up to 10 s) so that a restart does not hit every server at the same instant.
+    pub async fn run(self, feeds: FeedList, max_concurrency: usize, shutdown: CancellationToken) {
+        let permits = Arc::new(Semaphore::new(max_concurrency.max(1)));
+        let n = feeds.feeds.len().max(1) as u32;
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, feed) in feeds.feeds.into_iter().enumerate() {
+            let this = self.clone();
+            let permits = permits.clone();
+            let shutdown = shutdown.clone();
+            let offset = feed.poll_interval.min(Duration::from_secs(10)) / n * i as u32;
+            let span = tracing::info_span!("feed", feed_id = %feed.id);
+            tasks.spawn(
+                async move {
+                    let mut validators = Validators::default();
+                    let mut next = tokio::time::Instant::now() + offset;
+                    loop {
+                        tokio::select! {
+                            () = shutdown.cancelled() => return,
+                            () = tokio::time::sleep_until(next) => {}
+                        }
+                        next = tokio::time::Instant::now() + feed.poll_interval;
+                        let Ok(_permit) = permits.acquire().await else { return };
+                        match this.poll(&feed, &mut validators).await {
+                            Ok(s) if s.not_modified => tracing::debug!(message = "Feed not modified."),
+                            Ok(s) => tracing::info!(message = "Feed polled.", entries = s.entries, published = s.published, duplicates = s.duplicates, failed = s.failed),
+                            Err(error) => tracing::warn!(message = "Feed poll failed.", %error, kind = ?error.kind()),
+                        }
+                    }
+                }
+                .instrument(span),
+            );
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}

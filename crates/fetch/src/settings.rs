@@ -1,0 +1,60 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The `[fetcher]` section.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetcherSettings {
+    /// The feeds file (TOML, `[[feed]]` tables).
+    pub feeds_file: PathBuf,
+    /// Poll interval of feeds that set none.
+    pub default_poll_interval_secs: u64,
+    /// Feeds fetched at the same time, at most.
+    pub max_concurrency: usize,
+    /// Whole-request time limit (connect, headers and body): a slow or endless server is cut
+    /// off here.
+    pub timeout_secs: u64,
+    /// Connect time limit.
+    pub connect_timeout_secs: u64,
+    /// Bodies larger than this are refused (and the transfer stopped), in bytes.
+    pub max_body_bytes: usize,
+    /// Redirects followed at most.
+    pub max_redirects: usize,
+    /// `User-Agent` header.
+    pub user_agent: String,
+    /// Allow feeds on loopback, private, link-local and other internal addresses. Off by
+    /// default: a feed URL must not become a way into the internal network (SSRF).
+    pub allow_private_networks: bool,
+    /// Allow `file://` feed URLs (local feeds).
+    pub allow_file_urls: bool,
+    /// Admin HTTP address (`/metrics`, `/healthz`, `/readyz`).
+    pub admin_listen: String,
+}
+
+impl Default for FetcherSettings {
+    fn default() -> Self {
+        Self {
+            feeds_file: PathBuf::from("config/feeds.toml"),
+            default_poll_interval_secs: 300,
+            max_concurrency: 16,
+            timeout_secs: 30,
+            connect_timeout_secs: 10,
+            max_body_bytes: 10 * 1024 * 1024,
+            max_redirects: 5,
+            user_agent: concat!("newswire/", env!("CARGO_PKG_VERSION"), " (+feed fetcher)")
+                .to_owned(),
+            allow_private_networks: false,
+            allow_file_urls: true,
+            admin_listen: "127.0.0.1:9101".to_owned(),
+        }
+    }
+}
+
+impl FetcherSettings {
+    /// `timeout_secs` as a duration.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs)
+    }
+}

@@ -1,0 +1,37 @@
+//! The message contract of newswire: what crosses NATS between the stages.
+//!
+//! Parts:
+//! - [`RawItem`]: one feed entry as the fetcher saw it, published on `news.raw.<source>`.
+//! - [`Article`]: a cleaned, deduplicated, enriched article, published on
+//!   `news.articles.<lang>.<category>` and stored by the sink.
+//! - Validated identifiers: [`SourceId`], [`ArticleId`], [`CanonicalUrl`], [`Lang`], [`Category`].
+//!
+//! Compatibility rule (downstream consumers depend on it): fields are only ever *added* within a
+//! [`SCHEMA_VERSION`]; every added field has a default so that old messages still decode.
+//! Removing or changing the meaning of a field bumps [`SCHEMA_VERSION`]. The JSON Schemas in
+//! `schemas/` are generated from these types ([`raw_item_schema`], [`article_schema`]) and a
+//! test fails when they drift.
+//!
+//! This crate does no IO.
+
+mod ids;
+mod messages;
+
+pub use ids::{ArticleId, CanonicalUrl, Category, Lang, ModelError, SourceId};
+pub use messages::{
+    Article, DuplicateInfo, DuplicateKind, Entity, EntityKind, Fingerprints, HttpMeta, RawItem,
+    SCHEMA_VERSION,
+};
+
+/// JSON Schema (draft 2020-12) of [`RawItem`], as committed in `schemas/raw_item.schema.json`.
+pub fn raw_item_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(RawItem)).unwrap_or_default()
+}
+
+/// JSON Schema (draft 2020-12) of [`Article`], as committed in `schemas/article.schema.json`.
+pub fn article_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Article)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,205 @@
+//! The two messages that cross the bus.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{ArticleId, Category, Lang, SourceId};
+
+/// Version of the message contract. Additive changes keep it; anything else bumps it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+fn schema_version() -> u32 {
+    SCHEMA_VERSION
+}
+
+/// HTTP facts about the response an item came from (absent for `file://` feeds).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HttpMeta {
+    /// Response status code.
+    pub status: u16,
+    /// URL after redirects.
+    #[serde(default)]
+    pub final_url: Option<String>,
+    /// `Content-Type` header as sent.
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// `ETag` header, used for the next conditional request.
+    #[serde(default)]
+    pub etag: Option<String>,
+    /// `Last-Modified` header, used for the next conditional request.
+    #[serde(default)]
+    pub last_modified: Option<String>,
+    /// Character encoding the body was decoded from (e.g. `windows-1256`).
+    #[serde(default)]
+    pub charset: Option<String>,
+}
+
+/// One feed entry exactly as fetched, before any cleaning. Published by the fetcher on
+/// `news.raw.<source>`; the raw stream keeps these for replay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RawItem {
+    /// Contract version this message was written with.
+    #[serde(default = "schema_version")]
+    pub schema_version: u32,
+    /// Stable id (see [`ArticleId`]); also the `Nats-Msg-Id` of the publish.
+    pub id: ArticleId,
+    /// The configured source the feed belongs to.
+    pub source_id: SourceId,
+    /// The feed's URL as configured.
+    pub feed_url: String,
+    /// The entry's own id (`guid`, `atom:id`, JSON Feed `id`), if it has one.
+    #[serde(default)]
+    pub guid: Option<String>,
+    /// The entry's link as given (before canonicalisation), if any.
+    #[serde(default)]
+    pub link: Option<String>,
+    /// Title as given (may contain entities or markup).
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Full content as given (`content:encoded`, `atom:content`, `content_html`), usually HTML.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Summary or description as given, usually HTML.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// Author names as given.
+    #[serde(default)]
+    pub authors: Vec<String>,
+    /// Category terms as given by the feed.
+    #[serde(default)]
+    pub feed_categories: Vec<String>,
+    /// Publication time given by the feed, normalised to UTC; `None` if absent or unparsable.
+    #[serde(default)]
+    pub published: Option<DateTime<Utc>>,
+    /// Last-update time given by the feed, normalised to UTC.
+    #[serde(default)]
+    pub updated: Option<DateTime<Utc>>,
+    /// Language declared by the feed or configured for the source (a hint, not a detection).
+    #[serde(default)]
+    pub language_hint: Option<Lang>,
+    /// Category configured for the source.
+    #[serde(default)]
+    pub category: Category,
+    /// When the fetcher received the feed.
+    pub fetched_at: DateTime<Utc>,
+    /// The HTTP response the feed came in, if it came over HTTP.
+    #[serde(default)]
+    pub http: Option<HttpMeta>,
+}
+
+/// Kind of a named entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityKind {
+    /// A person.
+    Person,
+    /// A country, city or region.
+    Place,
+    /// A company, ministry, agency or party.
+    Organization,
+    /// Anything else worth indexing.
+    Other,
+}
+
+/// A named entity found in an article.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Entity {
+    /// Canonical name (one spelling for all variants, e.g. `Putin` for بوتين and بوتن).
+    pub name: String,
+    /// What it is.
+    pub kind: EntityKind,
+    /// How many times it occurs.
+    #[serde(default)]
+    pub count: u32,
+}
+
+/// Fingerprints used for deduplication, kept on the article so that downstream systems can
+/// deduplicate against it too.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Fingerprints {
+    /// SHA-256 (128 bits, hex) of the normalised title and text: equal for exact copies.
+    pub content_hash: String,
+    /// 64-bit SimHash of the normalised text as 16 hex digits, when computed.
+    #[serde(default)]
+    pub simhash: Option<String>,
+}
+
+/// How an article relates to an earlier one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DuplicateKind {
+    /// Same normalised content under another id.
+    Exact,
+    /// Nearly the same text (re-publication with small edits).
+    Near,
+}
+
+/// Duplicate information: set when this article is a copy of an earlier, canonical one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DuplicateInfo {
+    /// The canonical article's id.
+    pub of: ArticleId,
+    /// Exact or near.
+    pub kind: DuplicateKind,
+    /// Similarity to the canonical article in `[0, 1]` (1 for exact copies).
+    pub similarity: f32,
+}
+
+/// A processed article: clean text, language and enrichment. Published by the processor on
+/// `news.articles.<lang>.<category>` and stored by the sink, keyed by `id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Article {
+    /// Contract version this message was written with.
+    #[serde(default = "schema_version")]
+    pub schema_version: u32,
+    /// Stable id, same as the [`RawItem`] it came from.
+    pub id: ArticleId,
+    /// Canonical URL of the article, when the entry had a usable link.
+    #[serde(default)]
+    pub canonical_url: Option<String>,
+    /// The configured source.
+    pub source_id: SourceId,
+    /// The feed it was read from.
+    pub feed_url: String,
+    /// Clean title (plain text, whitespace collapsed).
+    pub title: String,
+    /// Clean body text: paragraphs separated by a blank line.
+    pub text: String,
+    /// Detected language (`und` when undetermined).
+    pub language: Lang,
+    /// Category (from the source's configuration).
+    #[serde(default)]
+    pub category: Category,
+    /// Publication time, RFC 3339 in UTC; `None` when the feed gave none.
+    #[serde(default)]
+    pub published_at: Option<DateTime<Utc>>,
+    /// When the fetcher received it, RFC 3339 in UTC.
+    pub fetched_at: DateTime<Utc>,
+    /// When the processor produced this article, RFC 3339 in UTC.
+    pub processed_at: DateTime<Utc>,
+    /// Author names.
+    #[serde(default)]
+    pub authors: Vec<String>,
+    /// Named entities.
+    #[serde(default)]
+    pub entities: Vec<Entity>,
+    /// Keywords, most salient first.
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// A short extractive summary.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// Topic categories assigned by enrichment (the feed's own terms included).
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Story cluster id: articles about the same event share it.
+    #[serde(default)]
+    pub story_id: Option<String>,
+    /// Dedup fingerprints.
+    #[serde(default)]
+    pub fingerprints: Fingerprints,
+    /// Set when this article is a copy of an earlier one.
+    #[serde(default)]
+    pub duplicate: Option<DuplicateInfo>,
+}

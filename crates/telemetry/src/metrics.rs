@@ -1,0 +1,233 @@
+//! Every metric newswire exports. The names are a contract (see `docs/metrics.md`) that the
+//! Grafana dashboards and alerts depend on: `newswire_<stage>_<name>_<unit>[_total]`.
+//!
+//! Label values are bounded: `reason` and `result` take the values listed on each field, never
+//! free text or URLs. Work that will be retried is not counted as dropped or failed until it is
+//! given up on.
+
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    exponential_buckets,
+};
+
+use crate::TelemetryError;
+
+/// The counters every stage has: items in, out, dropped on purpose and failed.
+#[derive(Debug, Clone)]
+pub struct StageCounters {
+    /// `newswire_<stage>_items_in_total`: items the stage received.
+    pub items_in: IntCounter,
+    /// `newswire_<stage>_items_out_total`: items the stage handed on (published or stored).
+    pub items_out: IntCounter,
+    /// `newswire_<stage>_items_dropped_total{reason}`: items dropped on purpose
+    /// (`duplicate`, `empty`, `unchanged`).
+    pub items_dropped: IntCounterVec,
+    /// `newswire_<stage>_items_failed_total{reason}`: items given up on (`decode`, `invalid`,
+    /// `publish`, `store`, `fetch`, `parse`), each also dead-lettered where a message exists.
+    pub items_failed: IntCounterVec,
+}
+
+impl StageCounters {
+    fn new(stage: &str, registry: &Registry) -> Result<Self, TelemetryError> {
+        let items_in = IntCounter::new(
+            format!("newswire_{stage}_items_in_total"),
+            format!("Items received by the {stage}."),
+        )?;
+        let items_out = IntCounter::new(
+            format!("newswire_{stage}_items_out_total"),
+            format!("Items handed on by the {stage}."),
+        )?;
+        let items_dropped = IntCounterVec::new(
+            Opts::new(
+                format!("newswire_{stage}_items_dropped_total"),
+                format!("Items the {stage} dropped on purpose, by reason."),
+            ),
+            &["reason"],
+        )?;
+        let items_failed = IntCounterVec::new(
+            Opts::new(
+                format!("newswire_{stage}_items_failed_total"),
+                format!("Items the {stage} gave up on, by reason."),
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(items_in.clone()))?;
+        registry.register(Box::new(items_out.clone()))?;
+        registry.register(Box::new(items_dropped.clone()))?;
+        registry.register(Box::new(items_failed.clone()))?;
+        Ok(Self { items_in, items_out, items_dropped, items_failed })
+    }
+
+    /// Counts one item dropped on purpose.
+    pub fn dropped(&self, reason: &'static str) {
+        self.items_dropped.with_label_values(&[reason]).inc();
+    }
+
+    /// Counts one item given up on.
+    pub fn failed(&self, reason: &'static str) {
+        self.items_failed.with_label_values(&[reason]).inc();
+    }
+}
+
+fn histogram(
+    name: &str,
+    help: &str,
+    buckets: Vec<f64>,
+    registry: &Registry,
+) -> Result<Histogram, TelemetryError> {
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))?;
+    registry.register(Box::new(h.clone()))?;
+    Ok(h)
+}
+
+fn latency_buckets() -> Vec<f64> {
+    // 1 ms .. ~65 s.
+    exponential_buckets(0.001, 2.0, 17).unwrap_or_default()
+}
+
+/// Metrics of the fetcher (`stage="fetcher"`). Items are feed entries.
+#[derive(Debug, Clone)]
+pub struct FetcherMetrics {
+    /// In: entries parsed; out: raw items published (new to JetStream); dropped
+    /// `duplicate` (JetStream already had it); failed `publish`, `invalid`.
+    pub stage: StageCounters,
+    /// `newswire_fetcher_polls_total{result}`: feed polls by `result` (`ok`, `not_modified`,
+    /// `fetch_error`, `parse_error`).
+    pub polls: IntCounterVec,
+    /// `newswire_fetcher_fetch_duration_seconds`: time to fetch and parse one feed.
+    pub fetch_duration: Histogram,
+    /// `newswire_fetcher_fetched_bytes_total`: body bytes received.
+    pub fetched_bytes: IntCounter,
+}
+
+impl FetcherMetrics {
+    /// Registers the fetcher's metrics.
+    pub fn new(registry: &Registry) -> Result<Self, TelemetryError> {
+        let polls = IntCounterVec::new(
+            Opts::new("newswire_fetcher_polls_total", "Feed polls, by result."),
+            &["result"],
+        )?;
+        registry.register(Box::new(polls.clone()))?;
+        let fetched_bytes =
+            IntCounter::new("newswire_fetcher_fetched_bytes_total", "Feed body bytes received.")?;
+        registry.register(Box::new(fetched_bytes.clone()))?;
+        Ok(Self {
+            stage: StageCounters::new("fetcher", registry)?,
+            polls,
+            fetch_duration: histogram(
+                "newswire_fetcher_fetch_duration_seconds",
+                "Time to fetch and parse one feed.",
+                latency_buckets(),
+                registry,
+            )?,
+            fetched_bytes,
+        })
+    }
+}
+
+/// Metrics of the processor (`stage="processor"`). Items are raw-item messages.
+#[derive(Debug, Clone)]
+pub struct ProcessorMetrics {
+    /// In: messages received; out: articles published; dropped `duplicate`, `empty`;
+    /// failed `decode`, `invalid`, `publish` (the last after all redeliveries).
+    pub stage: StageCounters,
+    /// `newswire_processor_process_duration_seconds`: CPU time of clean + dedup + enrich.
+    pub process_duration: Histogram,
+    /// `newswire_processor_dead_lettered_total`: messages moved to the dead-letter stream.
+    pub dead_lettered: IntCounter,
+}
+
+impl ProcessorMetrics {
+    /// Registers the processor's metrics.
+    pub fn new(registry: &Registry) -> Result<Self, TelemetryError> {
+        let dead_lettered = IntCounter::new(
+            "newswire_processor_dead_lettered_total",
+            "Messages moved to the dead-letter stream by the processor.",
+        )?;
+        registry.register(Box::new(dead_lettered.clone()))?;
+        Ok(Self {
+            stage: StageCounters::new("processor", registry)?,
+            process_duration: histogram(
+                "newswire_processor_process_duration_seconds",
+                "Time to clean, deduplicate and enrich one item.",
+                exponential_buckets(0.00005, 2.0, 16).unwrap_or_default(),
+                registry,
+            )?,
+            dead_lettered,
+        })
+    }
+}
+
+/// Metrics of the sink (`stage="sink"`). Items are article messages.
+#[derive(Debug, Clone)]
+pub struct SinkMetrics {
+    /// In: messages received; out: articles written (`inserted` + `updated`); dropped
+    /// `unchanged` (already stored as is: a redelivery or a re-poll); failed `decode`,
+    /// `store` (the latter only once redeliveries are exhausted).
+    pub stage: StageCounters,
+    /// `newswire_sink_articles_stored_total{result}`: upsert outcomes (`inserted`, `updated`,
+    /// `unchanged`).
+    pub stored: IntCounterVec,
+    /// `newswire_sink_write_duration_seconds`: time to commit one batch.
+    pub write_duration: Histogram,
+    /// `newswire_sink_batch_size`: articles in the last committed batch.
+    pub last_batch_size: IntGauge,
+    /// `newswire_sink_dead_lettered_total`: messages moved to the dead-letter stream.
+    pub dead_lettered: IntCounter,
+}
+
+impl SinkMetrics {
+    /// Registers the sink's metrics.
+    pub fn new(registry: &Registry) -> Result<Self, TelemetryError> {
+        let stored = IntCounterVec::new(
+            Opts::new("newswire_sink_articles_stored_total", "Upsert outcomes, by result."),
+            &["result"],
+        )?;
+        registry.register(Box::new(stored.clone()))?;
+        let last_batch_size =
+            IntGauge::new("newswire_sink_batch_size", "Articles in the last committed batch.")?;
+        registry.register(Box::new(last_batch_size.clone()))?;
+        let dead_lettered = IntCounter::new(
+            "newswire_sink_dead_lettered_total",
+            "Messages moved to the dead-letter stream by the sink.",
+        )?;
+        registry.register(Box::new(dead_lettered.clone()))?;
+        Ok(Self {
+            stage: StageCounters::new("sink", registry)?,
+            stored,
+            write_duration: histogram(
+                "newswire_sink_write_duration_seconds",
+                "Time to commit one batch of articles.",
+                latency_buckets(),
+                registry,
+            )?,
+            last_batch_size,
+            dead_lettered,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every stage's metrics register side by side in one registry (the all-in-one command
+    /// does exactly that), and the names follow the contract.
+    #[test]
+    fn all_stages_share_one_registry_and_follow_the_naming_contract() {
+        let r = Registry::new();
+        let f = FetcherMetrics::new(&r).unwrap();
+        let p = ProcessorMetrics::new(&r).unwrap();
+        let s = SinkMetrics::new(&r).unwrap();
+        f.stage.dropped("duplicate");
+        p.stage.failed("decode");
+        s.stored.with_label_values(&["inserted"]).inc();
+        let names: Vec<String> = r.gather().iter().map(|m| m.name().to_owned()).collect();
+        for n in &names {
+            assert!(n.starts_with("newswire_fetcher_") || n.starts_with("newswire_processor_")
+                || n.starts_with("newswire_sink_"), "{n}");
+        }
+        assert!(names.iter().any(|n| n == "newswire_processor_items_failed_total"));
+        assert!(FetcherMetrics::new(&r).is_err(), "double registration must be refused");
+    }
+}
