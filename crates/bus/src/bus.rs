@@ -58,6 +58,51 @@ impl Bus {
         Ok(bus)
     }
 
+    /// [`connect`](Self::connect), retrying with back-off (0.5 s doubling to 10 s) until it
+    /// succeeds or `shutdown` is cancelled (`None`). Services use this at start-up so that
+    /// they can start before NATS does (docker-compose, Kubernetes) and report not-ready
+    /// meanwhile.
+    pub async fn connect_with_retry(
+        settings: &BusSettings,
+        client_name: &str,
+        shutdown: &tokio_util::sync::CancellationToken,
+    ) -> Option<Self> {
+        let mut delay = Duration::from_millis(500);
+        loop {
+            match Self::connect(settings, client_name).await {
+                Ok(bus) => return Some(bus),
+                Err(error) => {
+                    tracing::warn!(message = "NATS not available yet; retrying.", %error, retry_in_ms = delay.as_millis() as u64);
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return None,
+                () = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(10));
+        }
+    }
+
+    /// Messages of a role's consumer not yet acked (pending delivery plus in flight); 0 when
+    /// the consumer does not exist yet. Used to wait for the pipeline to drain.
+    pub async fn pending(&self, role: ConsumerRole) -> Result<u64, BusError> {
+        let stream_name = match role {
+            ConsumerRole::Processor => &self.settings.raw_stream.name,
+            ConsumerRole::Sink => &self.settings.articles_stream.name,
+        };
+        let err = |message: String| BusError::Consumer {
+            stream: stream_name.clone(),
+            consumer: role.durable_name().to_owned(),
+            message,
+        };
+        let stream = self.js.get_stream(stream_name).await.map_err(|e| err(e.to_string()))?;
+        match stream.consumer_info(role.durable_name()).await {
+            Ok(info) => Ok(info.num_pending + info.num_ack_pending as u64),
+            Err(e) if e.to_string().contains("not found") => Ok(0),
+            Err(e) => Err(err(e.to_string())),
+        }
+    }
+
     /// The subject hierarchy in use.
     pub fn subjects(&self) -> &Subjects {
         &self.subjects

@@ -60,7 +60,17 @@ impl FeedList {
     pub fn load(path: &Path, guard: &NetGuard, default_interval: Duration) -> Result<Self, FetchError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| FetchError::Io { path: path.display().to_string(), source })?;
-        Self::parse(&text, &path.display().to_string(), guard, default_interval)
+        let mut list = Self::parse(&text, &path.display().to_string(), guard, default_interval)?;
+        // Relative paths are relative to the feeds file, not to wherever the service started.
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for f in &mut list.feeds {
+            if let FeedUrl::File(p) = &mut f.url
+                && p.is_relative()
+            {
+                *p = dir.join(&*p);
+            }
+        }
+        Ok(list)
     }
 
     /// Parses a feeds file's text; `origin` names it in errors.

@@ -52,7 +52,8 @@ macro_rules! string_newtype {
         }
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                // `pad` so that width and alignment (`{:<12}`) work in tables.
+                f.pad(&self.0)
             }
         }
         impl AsRef<str> for $name {

@@ -1,1 +1,45 @@
-//! stub
+//! Article storage and the sink stage.
+//!
+//! Parts:
+//! - [`SinkSettings`]: the `[sink]` section (SQLite path or PostgreSQL URL, batching).
+//! - [`ArticleStore`]: the one storage trait: idempotent batch upsert keyed by article id.
+//! - [`SqliteStore`] (the zero-set-up default) and [`PgStore`] (production), and [`Store`],
+//!   the enum the sink holds, chosen by configuration.
+//! - [`service`]: the async shell: consume articles in batches, commit, then ack.
+//!
+//! Upsert semantics, the same in both stores: a new id is inserted; an id already stored with
+//! the same content hash is left alone (`unchanged`: a redelivery or a re-poll); an id stored
+//! with a different content hash is updated (the outlet corrected the article).
+
+mod error;
+mod postgres;
+pub mod service;
+mod settings;
+mod sqlite;
+mod store;
+
+pub use error::{StoreError, StoreErrorKind};
+pub use postgres::PgStore;
+pub use settings::SinkSettings;
+pub use sqlite::SqliteStore;
+pub use store::{ArticleStore, Store, UpsertResult};
+
+/// The article minus title and body, as stored in the `meta` column.
+pub(crate) fn meta_json(a: &newswire_model::Article) -> Result<String, StoreError> {
+    let mut v = serde_json::to_value(a)?;
+    if let Some(o) = v.as_object_mut() {
+        o.remove("title");
+        o.remove("text");
+    }
+    Ok(v.to_string())
+}
+
+/// Rebuilds an article from its `meta` JSON and its title and body columns.
+pub(crate) fn from_row(meta: &str, title: String, body: String) -> Result<newswire_model::Article, StoreError> {
+    let mut v: serde_json::Value = serde_json::from_str(meta)?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("title".into(), title.into());
+        o.insert("text".into(), body.into());
+    }
+    Ok(serde_json::from_value(v)?)
+}

@@ -1,1 +1,134 @@
-//! stub
+//! Test fixtures that start real servers. Used only by tests.
+//!
+//! - [`TestNats`]: a `nats-server -js` child on a free port with a temp store; killable and
+//!   restartable on the same port.
+//! - [`PgDb`]: a fresh, uniquely named PostgreSQL database on the local server, dropped at the
+//!   end of the test.
+//! - [`FeedServer`]: an HTTP server on 127.0.0.1 serving fixture bodies, slow bodies, endless
+//!   bodies and error statuses.
+//! - [`seeds`]: the seed articles of `../shared/seeds` and the RSS, Atom, JSON Feed and HTML
+//!   documents built from them.
+//! - [`wait_until`], [`scrape_metric`]: polling helpers.
+//!
+//! A missing `nats-server` or PostgreSQL fails the test with the command that installs it:
+//! tests never skip silently.
+
+#![allow(clippy::panic, reason = "a fixture that cannot start must fail the test loudly")]
+
+mod feed_server;
+mod pg;
+pub mod seeds;
+
+use std::future::Future;
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+pub use feed_server::{FeedServer, Route};
+use newswire_bus::LocalNatsServer;
+pub use pg::PgDb;
+
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    // Silent unless TEST_LOG is set, so that failing tests show only their own output.
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .with_test_writer()
+            .try_init();
+    }
+});
+
+/// Installs test logging once (set `TEST_LOG=1` to see the services' logs).
+pub fn init_logging() {
+    LazyLock::force(&TRACING);
+}
+
+/// A JetStream-enabled `nats-server` owned by one test.
+#[derive(Debug)]
+pub struct TestNats {
+    server: LocalNatsServer,
+    _dir: tempfile::TempDir,
+}
+
+impl TestNats {
+    /// Starts a server on a free port. Panics with the install command if `nats-server` is
+    /// missing.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create temp dir: {e}"));
+        let server = LocalNatsServer::start(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        Self { server, _dir: dir }
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// Kills it (like a crash).
+    pub fn kill(&mut self) {
+        self.server.kill();
+    }
+
+    /// Restarts it on the same port with the same store.
+    pub fn restart(&mut self) {
+        self.server.restart().unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, or panics after `timeout` naming `what`.
+pub async fn wait_until<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sum of all samples of metric `name` (any labels) on a `/metrics` endpoint; labels can be
+/// matched by including them in `name`, e.g. `newswire_sink_articles_stored_total{result="inserted"}`.
+pub async fn scrape_metric(metrics_url: &str, name: &str) -> f64 {
+    let body = reqwest::get(metrics_url)
+        .await
+        .and_then(|r| r.error_for_status())
+        .unwrap_or_else(|e| panic!("GET {metrics_url}: {e}"))
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("GET {metrics_url}: {e}"));
+    metric_value(&body, name)
+}
+
+/// [`scrape_metric`] on an already fetched exposition text.
+pub fn metric_value(exposition: &str, name: &str) -> f64 {
+    let (base, labels) = match name.split_once('{') {
+        Some((b, l)) => (b, Some(l.trim_end_matches('}'))),
+        None => (name, None),
+    };
+    exposition
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (sname, slabels) = match series.split_once('{') {
+                Some((n, rest)) => (n, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            if sname != base {
+                return None;
+            }
+            if let Some(want) = labels
+                && !want.split(',').all(|w| slabels.split(',').any(|s| s == w))
+            {
+                return None;
+            }
+            value.parse::<f64>().ok()
+        })
+        .sum()
+}

@@ -1,1 +1,113 @@
-fn main() {}
+//! `newswire`: the command-line tool.
+//!
+//! - `newswire demo`: the whole pipeline on the bundled sample feeds, with its own
+//!   `nats-server` and the SQLite store; prints what was published and stored.
+//! - `newswire run`: fetcher, processor and sink in one process (one admin port).
+//! - `newswire tail [SUBJECT]`: print the messages published on a subject.
+//! - `newswire schema raw-item|article`: print the JSON Schema of a message.
+
+mod demo;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use futures_util::StreamExt;
+use newswire_app::{Settings, run_fetcher, run_processor, run_sink, shutdown_on_signals};
+use newswire_telemetry::{Health, Registry, init_logging, serve_admin};
+
+#[derive(Parser)]
+#[command(name = "newswire", version, about = "Streaming news-feed pipeline: fetch, clean, dedup, enrich, publish, store.")]
+struct Cli {
+    /// Configuration file (TOML); NEWSWIRE_* environment variables override it.
+    #[arg(long, global = true, env = "NEWSWIRE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole pipeline once on the bundled sample feeds and print the result.
+    Demo(demo::DemoArgs),
+    /// Run fetcher, processor and sink in this process until Ctrl-C.
+    Run {
+        /// Address of /metrics, /healthz and /readyz for all three stages.
+        #[arg(long, default_value = "127.0.0.1:9100")]
+        admin_listen: String,
+    },
+    /// Print every message published on SUBJECT (default: all articles), one per line.
+    Tail {
+        /// A NATS subject, wildcards allowed (e.g. `news.articles.ar.>`).
+        subject: Option<String>,
+    },
+    /// Print the JSON Schema of a message type.
+    Schema {
+        /// `raw-item` or `article`.
+        #[arg(value_parser = ["raw-item", "article"])]
+        message: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("newswire: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    match cli.command {
+        Command::Demo(args) => demo::run(cli.config, args).await,
+        Command::Run { admin_listen } => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            init_logging(&settings.log)?;
+            run_all(settings, &admin_listen).await?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Tail { subject } => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            let subject = subject.unwrap_or_else(|| format!("{}.articles.>", settings.nats.subject_root));
+            let client = newswire_bus::Bus::connect(&settings.nats, "newswire-tail").await?;
+            let mut sub = client.client().subscribe(subject.clone()).await.context("subscribe")?;
+            eprintln!("newswire: tailing {subject} on {} (Ctrl-C to stop)", settings.nats.url);
+            while let Some(msg) = sub.next().await {
+                println!("{}", String::from_utf8_lossy(&msg.payload));
+            }
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Schema { message } => {
+            let schema = match message.as_str() {
+                "article" => newswire_model::article_schema(),
+                _ => newswire_model::raw_item_schema(),
+            };
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// All three stages in one process, sharing one registry and one admin server.
+async fn run_all(settings: Settings, admin_listen: &str) -> anyhow::Result<()> {
+    let shutdown = shutdown_on_signals();
+    let registry = Registry::new();
+    let health = Health::new();
+    let admin = serve_admin(admin_listen, registry.clone(), health.clone(), shutdown.clone()).await?;
+    tracing::info!(message = "Admin endpoints up.", addr = %admin.addr);
+    let (f, p, s) = tokio::join!(
+        run_fetcher(&settings, &registry, health.clone(), false, shutdown.clone()),
+        run_processor(&settings, &registry, health.clone(), shutdown.clone()),
+        run_sink(&settings, &registry, health.clone(), shutdown.clone()),
+    );
+    shutdown.cancel();
+    let _ = admin.task.await;
+    f?;
+    p?;
+    s?;
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! Wiring: the configuration of the whole system and one `run_*` function per stage, shared by
+//! the service binaries, the all-in-one `newswire run`/`demo` commands and the end-to-end tests
+//! (which is why it is a library: tests start the very code the binaries run).
+//!
+//! Each `run_*` function registers its stage's metrics in the given registry, connects (retrying
+//! while `/readyz` says why it is not ready), runs until `shutdown` is cancelled, and returns.
+
+use std::path::Path;
+use std::time::Duration;
+
+use newswire_bus::{Bus, BusSettings};
+use newswire_config::ConfigError;
+use newswire_fetch::service::{Fetcher, PollStats};
+use newswire_fetch::{FeedList, FetchError, FetcherSettings, HttpFetcher, NetGuard};
+use newswire_model::SourceId;
+use newswire_process::ProcessorSettings;
+use newswire_store::{SinkSettings, Store};
+use newswire_telemetry::metrics::{FetcherMetrics, ProcessorMetrics, SinkMetrics};
+use newswire_telemetry::{Health, LogSettings, Registry};
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+/// The whole configuration: one file (and `NEWSWIRE_*` variables) for every service; each
+/// service reads the sections it needs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// `[nats]`: the bus.
+    pub nats: BusSettings,
+    /// `[log]`: log format and filter.
+    pub log: LogSettings,
+    /// `[fetcher]`.
+    pub fetcher: FetcherSettings,
+    /// `[processor]`.
+    pub processor: ProcessorSettings,
+    /// `[sink]`.
+    pub sink: SinkSettings,
+}
+
+impl Settings {
+    /// Loads defaults, then `file`, then `NEWSWIRE_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        newswire_config::load(file)
+    }
+}
+
+/// Errors that stop a stage.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Metrics could not be registered or the admin server could not start.
+    #[error(transparent)]
+    Telemetry(#[from] newswire_telemetry::TelemetryError),
+    /// The bus failed in a way retrying does not fix.
+    #[error(transparent)]
+    Bus(#[from] newswire_bus::BusError),
+    /// The feeds file or the HTTP client is unusable.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The store cannot be opened.
+    #[error(transparent)]
+    Store(#[from] newswire_store::StoreError),
+}
+
+/// Connects to NATS, or returns `None` if `shutdown` came first.
+async fn connect(settings: &BusSettings, name: &str, health: &Health, shutdown: &CancellationToken) -> Option<Bus> {
+    health.set_not_ready("connecting to NATS");
+    let bus = Bus::connect_with_retry(settings, name, shutdown).await?;
+    Some(bus)
+}
+
+/// Loads the feeds file named by the settings.
+pub fn load_feeds(settings: &FetcherSettings) -> Result<FeedList, FetchError> {
+    let guard = NetGuard { allow_private: settings.allow_private_networks, allow_files: settings.allow_file_urls };
+    FeedList::load(&settings.feeds_file, &guard, Duration::from_secs(settings.default_poll_interval_secs))
+}
+
+/// Runs the fetcher until `shutdown`; with `once`, polls every feed once and returns the
+/// results instead.
+pub async fn run_fetcher(
+    settings: &Settings,
+    registry: &Registry,
+    health: Health,
+    once: bool,
+    shutdown: CancellationToken,
+) -> Result<Vec<(SourceId, Result<PollStats, FetchError>)>, AppError> {
+    let metrics = FetcherMetrics::new(registry)?;
+    let feeds = load_feeds(&settings.fetcher)?;
+    let http = HttpFetcher::new(&settings.fetcher)?;
+    let Some(bus) = connect(&settings.nats, "newswire-fetcher", &health, &shutdown).await else {
+        return Ok(Vec::new());
+    };
+    health.set_ready();
+    tracing::info!(message = "Fetcher started.", feeds = feeds.feeds.len());
+    let fetcher = Fetcher::new(http, bus, metrics);
+    if once {
+        return Ok(fetcher.poll_all_once(&feeds, settings.fetcher.max_concurrency).await);
+    }
+    fetcher.run(feeds, settings.fetcher.max_concurrency, shutdown).await;
+    health.set_not_ready("shut down");
+    Ok(Vec::new())
+}
+
+/// Runs the processor until `shutdown`.
+pub async fn run_processor(
+    settings: &Settings,
+    registry: &Registry,
+    health: Health,
+    shutdown: CancellationToken,
+) -> Result<(), AppError> {
+    let metrics = ProcessorMetrics::new(registry)?;
+    let Some(bus) = connect(&settings.nats, "newswire-processor", &health, &shutdown).await else {
+        return Ok(());
+    };
+    health.set_ready();
+    tracing::info!(message = "Processor started.");
+    newswire_process::service::run(bus, &settings.processor, metrics, shutdown).await?;
+    health.set_not_ready("shut down");
+    Ok(())
+}
+
+/// Opens the store, then runs the sink until `shutdown`.
+pub async fn run_sink(
+    settings: &Settings,
+    registry: &Registry,
+    health: Health,
+    shutdown: CancellationToken,
+) -> Result<(), AppError> {
+    let metrics = SinkMetrics::new(registry)?;
+    health.set_not_ready("opening the store");
+    let store = Store::open(&settings.sink).await?;
+    let Some(bus) = connect(&settings.nats, "newswire-sink", &health, &shutdown).await else {
+        return Ok(());
+    };
+    health.set_ready();
+    tracing::info!(message = "Sink started.", backend = store.backend());
+    newswire_store::service::run(bus, store, &settings.sink, metrics, health.clone(), shutdown).await?;
+    health.set_not_ready("shut down");
+    Ok(())
+}
+
+/// A token cancelled on SIGINT (Ctrl-C) or SIGTERM (`docker stop`, Kubernetes).
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = ctrl_c => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!(message = "Shutdown signal received; finishing in-flight work.");
+        t.cancel();
+    });
+    token
+}
+
+/// The config file from `--config PATH` (or `--config=PATH`) or `$NEWSWIRE_CONFIG`.
+pub fn config_path_from_args(args: &[String]) -> Option<std::path::PathBuf> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--config" {
+            return it.next().map(Into::into);
+        }
+        if let Some(p) = a.strip_prefix("--config=") {
+            return Some(p.into());
+        }
+    }
+    std::env::var_os(newswire_config::CONFIG_ENV).map(Into::into)
+}

@@ -1,0 +1,146 @@
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{SecondsFormat, Utc};
+use newswire_model::{Article, ArticleId};
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::{ArticleStore, StoreError, UpsertResult, from_row, meta_json};
+
+const SCHEMA: &str = include_str!("../migrations/sqlite.sql");
+
+/// The embedded default store: one SQLite file in WAL mode, no server to run.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn ts(t: chrono::DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies the schema.
+    pub async fn open(path: &Path, max_connections: u32) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let opts = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(StoreError::sqlite)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL + NORMAL is durable against process crashes (what redelivery protects
+            // against); only an OS crash can lose the last commits.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(opts)
+            .await
+            .map_err(StoreError::sqlite)?;
+        sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(StoreError::sqlite)?;
+        Ok(Self { pool })
+    }
+}
+
+impl ArticleStore for SqliteStore {
+    async fn upsert(&self, articles: &[Article]) -> Result<Vec<UpsertResult>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::sqlite)?;
+        let now = ts(Utc::now());
+        let mut results = Vec::with_capacity(articles.len());
+        for a in articles {
+            let existing: Option<String> = sqlx::query_scalar("SELECT content_hash FROM articles WHERE id = ?")
+                .bind(a.id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::sqlite)?;
+            let result = match existing {
+                Some(h) if h == a.fingerprints.content_hash => {
+                    results.push(UpsertResult::Unchanged);
+                    continue;
+                }
+                Some(_) => UpsertResult::Updated,
+                None => UpsertResult::Inserted,
+            };
+            sqlx::query(
+                "INSERT INTO articles (id, canonical_url, source_id, title, body, language, category,
+                    published_at, fetched_at, processed_at, stored_at, story_id, duplicate_of, content_hash, meta)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET canonical_url = excluded.canonical_url,
+                    source_id = excluded.source_id, title = excluded.title, body = excluded.body,
+                    language = excluded.language, category = excluded.category,
+                    published_at = excluded.published_at, fetched_at = excluded.fetched_at,
+                    processed_at = excluded.processed_at, stored_at = excluded.stored_at,
+                    story_id = excluded.story_id, duplicate_of = excluded.duplicate_of,
+                    content_hash = excluded.content_hash, meta = excluded.meta",
+            )
+            .bind(a.id.as_str())
+            .bind(a.canonical_url.as_deref())
+            .bind(a.source_id.as_str())
+            .bind(&a.title)
+            .bind(&a.text)
+            .bind(a.language.as_str())
+            .bind(a.category.as_str())
+            .bind(a.published_at.map(ts))
+            .bind(ts(a.fetched_at))
+            .bind(ts(a.processed_at))
+            .bind(&now)
+            .bind(a.story_id.as_deref())
+            .bind(a.duplicate.as_ref().map(|d| d.of.as_str()))
+            .bind(&a.fingerprints.content_hash)
+            .bind(meta_json(a)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::sqlite)?;
+            results.push(result);
+        }
+        tx.commit().await.map_err(StoreError::sqlite)?;
+        Ok(results)
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM articles")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::sqlite)?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn get(&self, id: &ArticleId) -> Result<Option<Article>, StoreError> {
+        let row = sqlx::query("SELECT title, body, meta FROM articles WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::sqlite)?;
+        row.as_ref().map(decode_row).transpose()
+    }
+
+    async fn recent(&self, limit: u32) -> Result<Vec<Article>, StoreError> {
+        let rows = sqlx::query("SELECT title, body, meta FROM articles ORDER BY published_at IS NULL, published_at DESC, id LIMIT ?")
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::sqlite)?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(StoreError::sqlite)?;
+        Ok(())
+    }
+}
+
+fn decode_row<R: Row>(r: &R) -> Result<Article, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let title: String = r.try_get("title").map_err(StoreError::sqlite)?;
+    let body: String = r.try_get("body").map_err(StoreError::sqlite)?;
+    let meta: String = r.try_get("meta").map_err(StoreError::sqlite)?;
+    from_row(&meta, title, body)
+}

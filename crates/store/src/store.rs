@@ -1,0 +1,101 @@
+use newswire_model::{Article, ArticleId};
+
+use crate::{PgStore, SinkSettings, SqliteStore, StoreError};
+
+/// Outcome of upserting one article.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpsertResult {
+    /// A new row.
+    Inserted,
+    /// The row existed with other content and was replaced.
+    Updated,
+    /// The row existed with the same content; nothing was written.
+    Unchanged,
+}
+
+impl UpsertResult {
+    /// Metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpsertResult::Inserted => "inserted",
+            UpsertResult::Updated => "updated",
+            UpsertResult::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// Durable article storage. Every method is safe to retry.
+#[allow(async_fn_in_trait, reason = "used through the concrete Store enum, never as dyn; Send is not required by its callers")]
+pub trait ArticleStore {
+    /// Upserts a batch in one transaction: all or nothing. Results are in input order.
+    async fn upsert(&self, articles: &[Article]) -> Result<Vec<UpsertResult>, StoreError>;
+    /// Number of stored articles.
+    async fn count(&self) -> Result<u64, StoreError>;
+    /// One article by id.
+    async fn get(&self, id: &ArticleId) -> Result<Option<Article>, StoreError>;
+    /// Checks the connection (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// The most recently published articles, newest first (undated ones last).
+    async fn recent(&self, limit: u32) -> Result<Vec<Article>, StoreError>;
+}
+
+/// The configured store.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// Embedded SQLite file.
+    Sqlite(SqliteStore),
+    /// PostgreSQL server.
+    Postgres(PgStore),
+}
+
+impl Store {
+    /// Opens the store the settings name (PostgreSQL when `database_url` is set, else SQLite)
+    /// and applies the schema.
+    pub async fn open(settings: &SinkSettings) -> Result<Self, StoreError> {
+        match settings.database_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            Some(url) => Ok(Store::Postgres(PgStore::connect(url, settings.max_connections).await?)),
+            None => Ok(Store::Sqlite(SqliteStore::open(&settings.sqlite_path, settings.max_connections).await?)),
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+}
+
+impl ArticleStore for Store {
+    async fn upsert(&self, articles: &[Article]) -> Result<Vec<UpsertResult>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.upsert(articles).await,
+            Store::Postgres(s) => s.upsert(articles).await,
+        }
+    }
+    async fn count(&self) -> Result<u64, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.count().await,
+            Store::Postgres(s) => s.count().await,
+        }
+    }
+    async fn get(&self, id: &ArticleId) -> Result<Option<Article>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.get(id).await,
+            Store::Postgres(s) => s.get(id).await,
+        }
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.ping().await,
+            Store::Postgres(s) => s.ping().await,
+        }
+    }
+    async fn recent(&self, limit: u32) -> Result<Vec<Article>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.recent(limit).await,
+            Store::Postgres(s) => s.recent(limit).await,
+        }
+    }
+}
