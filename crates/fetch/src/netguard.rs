@@ -180,3 +180,32 @@ fn is_global_v4(v4: Ipv4Addr) -> bool {
         || (o[0] == 198 && (o[1] & 0xfe) == 18) // benchmarking 198.18/15
         || o[0] >= 240)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STRICT: NetGuard = NetGuard { allow_private: false, allow_files: false };
+
+    #[test]
+    fn literals_and_localhost_are_refused_at_parse() {
+        for url in ["http://127.0.0.1/feed", "http://[::1]/", "http://10.1.2.3/", "http://169.254.169.254/", "http://localhost:8080/", "http://[::ffff:192.168.0.1]/", "http://100.64.0.1/"] {
+            assert!(matches!(STRICT.parse(url), Err(FetchError::Refused { .. })), "{url}");
+        }
+        assert!(matches!(STRICT.parse("http://93.184.216.34/"), Ok(FeedUrl::Http(_))));
+        assert!(matches!(STRICT.parse("file:///etc/passwd"), Err(FetchError::Refused { .. })));
+        assert!(matches!(STRICT.parse("gopher://x/"), Err(FetchError::Refused { .. })));
+        assert!(matches!(STRICT.parse("/tmp/feed.xml"), Err(FetchError::InvalidUrl { .. })));
+    }
+
+    #[tokio::test]
+    async fn the_resolver_drops_internal_answers() {
+        // `localhost` resolves through /etc/hosts on every machine, without a network.
+        let name: Name = "localhost".parse().map_err(|_| "name").unwrap();
+        let err = STRICT.resolver().resolve(name).await.err().expect("loopback answer accepted");
+        assert!(err.to_string().contains("internal address"), "{err}");
+        let open = NetGuard { allow_private: true, allow_files: false };
+        let name: Name = "localhost".parse().map_err(|_| "name").unwrap();
+        assert!(open.resolver().resolve(name).await.is_ok());
+    }
+}

@@ -1,0 +1,108 @@
+//! The foundation's promise: feeds in, each article stored exactly once.
+
+use newswire_model::ArticleId;
+use newswire_store::ArticleStore;
+use newswire_testkit::{Route, scrape_metric, seeds};
+
+use crate::helpers::{Backend, spawn_pipeline};
+
+async fn seeds_in_rss_and_atom_are_stored_once(backend: Backend) {
+    let p = spawn_pipeline(backend).await;
+    let results = p.poll(&[("seeds-rss", "/seeds.rss"), ("seeds-atom", "/seeds.atom")]).await;
+    for (feed, r) in &results {
+        let stats = r.as_ref().unwrap_or_else(|e| panic!("{feed}: {e}"));
+        assert_eq!(stats.entries, 5, "{feed}");
+    }
+    assert_eq!(p.wait_for_articles(5).await, 5);
+
+    // Every seed is there, under the id of its canonical link, with clean text.
+    let store = p.store().await;
+    for seed in seeds::load() {
+        let id = ArticleId::from_url(&newswire_model::CanonicalUrl::parse(&seed.link, None).unwrap());
+        let a = store.get(&id).await.unwrap().unwrap_or_else(|| panic!("{} not stored", seed.stem));
+        assert_eq!(a.title, collapse(&seed.title));
+        assert_eq!(a.language.as_str(), "ar");
+        assert!(!a.text.contains("<p>"), "{}: markup left in text", seed.stem);
+        assert!(a.text.contains(&collapse(&seed.paragraphs[0])), "{}: first paragraph missing", seed.stem);
+        assert_eq!(a.published_at.map(|d| d.to_rfc3339()), Some(chrono_like(&seed.published)));
+    }
+
+    // Polling again (and the JSON Feed with the same articles) stores nothing new.
+    let again = p.poll(&[("seeds-rss", "/seeds.rss"), ("seeds-atom", "/seeds.atom"), ("seeds-json", "/seeds.json")]).await;
+    assert!(again.iter().all(|(_, r)| r.is_ok()));
+    p.wait_drained().await;
+    assert_eq!(store.count().await.unwrap(), 5);
+}
+
+/// Whitespace runs (no-break spaces included) as one space, as cleaning leaves them.
+fn collapse(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `2025-02-16T09:30:00Z` as chrono's `to_rfc3339` prints it.
+fn chrono_like(rfc3339_z: &str) -> String {
+    rfc3339_z.replace('Z', "+00:00")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeds_in_rss_and_atom_end_up_as_five_rows_in_sqlite() {
+    seeds_in_rss_and_atom_are_stored_once(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeds_in_rss_and_atom_end_up_as_five_rows_in_postgres() {
+    seeds_in_rss_and_atom_are_stored_once(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_endpoints_show_the_counts() {
+    let p = spawn_pipeline(Backend::Sqlite).await;
+    p.poll(&[("seeds-rss", "/seeds.rss"), ("seeds-atom", "/seeds.atom")]).await;
+    p.wait_for_articles(5).await;
+    let fetcher = format!("http://{}/metrics", p.fetcher_admin.addr);
+    assert_eq!(scrape_metric(&fetcher, "newswire_fetcher_items_in_total").await, 10.0);
+    // The Atom copies carry the same ids: JetStream drops them as duplicates.
+    assert_eq!(scrape_metric(&fetcher, "newswire_fetcher_items_out_total").await, 5.0);
+    assert_eq!(scrape_metric(&fetcher, "newswire_fetcher_items_dropped_total{reason=\"duplicate\"}").await, 5.0);
+    assert_eq!(scrape_metric(&fetcher, "newswire_fetcher_polls_total{result=\"ok\"}").await, 2.0);
+    let processor = p.processor.as_ref().unwrap().metrics_url();
+    assert_eq!(scrape_metric(&processor, "newswire_processor_items_in_total").await, 5.0);
+    assert_eq!(scrape_metric(&processor, "newswire_processor_items_out_total").await, 5.0);
+    let sink = p.sink.as_ref().unwrap().metrics_url();
+    assert_eq!(scrape_metric(&sink, "newswire_sink_items_in_total").await, 5.0);
+    assert_eq!(scrape_metric(&sink, "newswire_sink_articles_stored_total{result=\"inserted\"}").await, 5.0);
+    assert_eq!(scrape_metric(&sink, "newswire_sink_items_failed_total").await, 0.0);
+
+    // Health endpoints answer on the same port.
+    let sink_addr = p.sink.as_ref().unwrap().admin.addr;
+    let ready = reqwest_get(&format!("http://{sink_addr}/readyz")).await;
+    assert_eq!(ready, (200, "ready\n".to_owned()));
+    assert_eq!(reqwest_get(&format!("http://{sink_addr}/healthz")).await.0, 200);
+}
+
+async fn reqwest_get(url: &str) -> (u16, String) {
+    // A tiny HTTP/1.0 GET so the tests need no HTTP client crate of their own.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    s.write_all(format!("GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes()).await.unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.unwrap();
+    let status = buf.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_feed_beside_good_ones_loses_nothing_else() {
+    let p = spawn_pipeline(Backend::Sqlite).await;
+    p.feeds.set("/broken.xml", Route::body("application/rss+xml", "<rss><channel><item><title>x</item></rss"));
+    p.feeds.set("/page.html", Route::body("text/html", "<!DOCTYPE html><html><body>hi</body></html>"));
+    let results = p.poll(&[("broken", "/broken.xml"), ("seeds-rss", "/seeds.rss"), ("page", "/page.html")]).await;
+    let errors: Vec<String> = results.iter().filter_map(|(_, r)| r.as_ref().err().map(|e| e.to_string())).collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("malformed feed")), "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("not a feed: an HTML page")), "{errors:?}");
+    assert_eq!(p.wait_for_articles(5).await, 5);
+}
