@@ -84,7 +84,11 @@ pub async fn spawn_pipeline(backend: Backend) -> TestPipeline {
     settings.fetcher.feeds_file = dir.path().join("feeds.toml");
     settings.sink.sqlite_path = dir.path().join("articles.db");
     settings.sink.database_url = pg.as_ref().map(|p| p.url.clone());
-    for a in [&mut settings.fetcher.admin_listen, &mut settings.processor.admin_listen, &mut settings.sink.admin_listen] {
+    for a in [
+        &mut settings.fetcher.admin_listen,
+        &mut settings.processor.admin_listen,
+        &mut settings.sink.admin_listen,
+    ] {
         *a = "127.0.0.1:0".to_owned();
     }
     let bus = Bus::connect(&settings.nats, "e2e").await.expect("connect");
@@ -94,8 +98,20 @@ pub async fn spawn_pipeline(backend: Backend) -> TestPipeline {
         bus.clone(),
         FetcherMetrics::new(&registry).expect("metrics"),
     );
-    let fetcher_admin = serve_admin("127.0.0.1:0", registry, Health::new(), CancellationToken::new()).await.expect("admin");
-    let mut p = TestPipeline { nats, feeds, settings, processor: None, sink: None, fetcher, fetcher_admin, bus, _pg: pg, _dir: dir };
+    let fetcher_admin =
+        serve_admin("127.0.0.1:0", registry, Health::new(), CancellationToken::new()).await.expect("admin");
+    let mut p = TestPipeline {
+        nats,
+        feeds,
+        settings,
+        processor: None,
+        sink: None,
+        fetcher,
+        fetcher_admin,
+        bus,
+        _pg: pg,
+        _dir: dir,
+    };
     p.processor = Some(p.start_processor().await);
     p.sink = Some(p.start_sink().await);
     p
@@ -106,7 +122,9 @@ impl TestPipeline {
         let registry = Registry::new();
         let shutdown = CancellationToken::new();
         let health = Health::new();
-        let admin = serve_admin("127.0.0.1:0", registry.clone(), health.clone(), shutdown.clone()).await.expect("admin");
+        let admin = serve_admin("127.0.0.1:0", registry.clone(), health.clone(), shutdown.clone())
+            .await
+            .expect("admin");
         let (s, t) = (self.settings.clone(), shutdown.clone());
         let task = tokio::spawn(async move { run_processor(&s, &registry, health, t).await });
         Stage { shutdown, task, admin }
@@ -116,7 +134,9 @@ impl TestPipeline {
         let registry = Registry::new();
         let shutdown = CancellationToken::new();
         let health = Health::new();
-        let admin = serve_admin("127.0.0.1:0", registry.clone(), health.clone(), shutdown.clone()).await.expect("admin");
+        let admin = serve_admin("127.0.0.1:0", registry.clone(), health.clone(), shutdown.clone())
+            .await
+            .expect("admin");
         let (s, t) = (self.settings.clone(), shutdown.clone());
         let task = tokio::spawn(async move { run_sink(&s, &registry, health, t).await });
         Stage { shutdown, task, admin }
@@ -127,7 +147,10 @@ impl TestPipeline {
     pub async fn poll(&self, feeds: &[(&str, &str)]) -> Vec<(SourceId, Result<PollStats, FetchError>)> {
         let mut toml = String::new();
         for (id, path) in feeds {
-            toml.push_str(&format!("[[feed]]\nid = \"{id}\"\nurl = \"{}\"\nlanguage = \"ar\"\ncategory = \"world\"\n\n", self.feeds.url(path)));
+            toml.push_str(&format!(
+                "[[feed]]\nid = \"{id}\"\nurl = \"{}\"\nlanguage = \"ar\"\ncategory = \"world\"\n\n",
+                self.feeds.url(path)
+            ));
         }
         std::fs::write(&self.settings.fetcher.feeds_file, toml).expect("write feeds file");
         let list = newswire_app::load_feeds(&self.settings.fetcher).expect("feeds file");

@@ -1,7 +1,12 @@
 //! End-to-end tests: real nats-server, real HTTP feed server, real SQLite and PostgreSQL.
 //! Set `TEST_LOG=1` to see the services' logs.
 
-#![allow(missing_docs, reason = "test code")]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a test failure"
+)]
 
 mod fetch_errors;
 mod helpers;

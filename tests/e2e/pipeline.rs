@@ -28,7 +28,9 @@ async fn seeds_in_rss_and_atom_are_stored_once(backend: Backend) {
     }
 
     // Polling again (and the JSON Feed with the same articles) stores nothing new.
-    let again = p.poll(&[("seeds-rss", "/seeds.rss"), ("seeds-atom", "/seeds.atom"), ("seeds-json", "/seeds.json")]).await;
+    let again = p
+        .poll(&[("seeds-rss", "/seeds.rss"), ("seeds-atom", "/seeds.atom"), ("seeds-json", "/seeds.json")])
+        .await;
     assert!(again.iter().all(|(_, r)| r.is_ok()));
     p.wait_drained().await;
     assert_eq!(store.count().await.unwrap(), 5);
@@ -63,7 +65,10 @@ async fn metrics_endpoints_show_the_counts() {
     assert_eq!(scrape_metric(&fetcher, "newswire_fetcher_items_in_total").await, 10.0);
     // The Atom copies carry the same ids: JetStream drops them as duplicates.
     assert_eq!(scrape_metric(&fetcher, "newswire_fetcher_items_out_total").await, 5.0);
-    assert_eq!(scrape_metric(&fetcher, "newswire_fetcher_items_dropped_total{reason=\"duplicate\"}").await, 5.0);
+    assert_eq!(
+        scrape_metric(&fetcher, "newswire_fetcher_items_dropped_total{reason=\"duplicate\"}").await,
+        5.0
+    );
     assert_eq!(scrape_metric(&fetcher, "newswire_fetcher_polls_total{result=\"ok\"}").await, 2.0);
     let processor = p.processor.as_ref().unwrap().metrics_url();
     assert_eq!(scrape_metric(&processor, "newswire_processor_items_in_total").await, 5.0);
@@ -97,10 +102,13 @@ async fn reqwest_get(url: &str) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_feed_beside_good_ones_loses_nothing_else() {
     let p = spawn_pipeline(Backend::Sqlite).await;
-    p.feeds.set("/broken.xml", Route::body("application/rss+xml", "<rss><channel><item><title>x</item></rss"));
+    p.feeds
+        .set("/broken.xml", Route::body("application/rss+xml", "<rss><channel><item><title>x</item></rss"));
     p.feeds.set("/page.html", Route::body("text/html", "<!DOCTYPE html><html><body>hi</body></html>"));
-    let results = p.poll(&[("broken", "/broken.xml"), ("seeds-rss", "/seeds.rss"), ("page", "/page.html")]).await;
-    let errors: Vec<String> = results.iter().filter_map(|(_, r)| r.as_ref().err().map(|e| e.to_string())).collect();
+    let results =
+        p.poll(&[("broken", "/broken.xml"), ("seeds-rss", "/seeds.rss"), ("page", "/page.html")]).await;
+    let errors: Vec<String> =
+        results.iter().filter_map(|(_, r)| r.as_ref().err().map(|e| e.to_string())).collect();
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(errors.iter().any(|e| e.contains("malformed feed")), "{errors:?}");
     assert!(errors.iter().any(|e| e.contains("not a feed: an HTML page")), "{errors:?}");

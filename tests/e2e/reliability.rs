@@ -42,7 +42,13 @@ async fn nats_restart_loses_nothing() {
     p.nats.restart();
     // The clients reconnect by themselves; the same feed under another source id goes through.
     let all = newswire_testkit::seeds::load();
-    p.feeds.set("/seeds2.atom", newswire_testkit::Route::body("application/atom+xml", newswire_testkit::seeds::atom(&all).replace("/news/", "/news/v2-")));
+    p.feeds.set(
+        "/seeds2.atom",
+        newswire_testkit::Route::body(
+            "application/atom+xml",
+            newswire_testkit::seeds::atom(&all).replace("/news/", "/news/v2-"),
+        ),
+    );
     wait_until(Duration::from_secs(30), "a successful poll after the restart", || async {
         let r = p.poll(&[("seeds-atom2", "/seeds2.atom")]).await;
         r.iter().all(|(_, r)| r.as_ref().is_ok_and(|s| s.failed == 0)).then_some(())
@@ -56,7 +62,10 @@ async fn poison_messages_are_dead_lettered_and_the_rest_flows() {
     let p = spawn_pipeline(Backend::Sqlite).await;
     let js = p.bus.jetstream().clone();
     // Not JSON, and JSON that is not a RawItem (invalid id).
-    for body in [&b"\xff\xfe not json"[..], br#"{"id":"nothex","source_id":"x","feed_url":"f","fetched_at":"2025-01-01T00:00:00Z"}"#] {
+    for body in [
+        &b"\xff\xfe not json"[..],
+        br#"{"id":"nothex","source_id":"x","feed_url":"f","fetched_at":"2025-01-01T00:00:00Z"}"#,
+    ] {
         js.publish("news.raw.poison", body.to_vec().into()).await.unwrap().await.unwrap();
     }
     // An article that does not decode, straight to the sink's stream.
@@ -69,7 +78,8 @@ async fn poison_messages_are_dead_lettered_and_the_rest_flows() {
         .create_consumer(async_nats::jetstream::consumer::pull::Config { ..Default::default() })
         .await
         .unwrap();
-    let mut msgs = consumer.fetch().max_messages(10).expires(Duration::from_secs(2)).messages().await.unwrap();
+    let mut msgs =
+        consumer.fetch().max_messages(10).expires(Duration::from_secs(2)).messages().await.unwrap();
     let mut seen = Vec::new();
     while let Some(Ok(m)) = msgs.next().await {
         let h = m.headers.clone().unwrap_or_default();

@@ -62,7 +62,12 @@ pub enum AppError {
 }
 
 /// Connects to NATS, or returns `None` if `shutdown` came first.
-async fn connect(settings: &BusSettings, name: &str, health: &Health, shutdown: &CancellationToken) -> Option<Bus> {
+async fn connect(
+    settings: &BusSettings,
+    name: &str,
+    health: &Health,
+    shutdown: &CancellationToken,
+) -> Option<Bus> {
     health.set_not_ready("connecting to NATS");
     let bus = Bus::connect_with_retry(settings, name, shutdown).await?;
     Some(bus)
@@ -70,7 +75,8 @@ async fn connect(settings: &BusSettings, name: &str, health: &Health, shutdown: 
 
 /// Loads the feeds file named by the settings.
 pub fn load_feeds(settings: &FetcherSettings) -> Result<FeedList, FetchError> {
-    let guard = NetGuard { allow_private: settings.allow_private_networks, allow_files: settings.allow_file_urls };
+    let guard =
+        NetGuard { allow_private: settings.allow_private_networks, allow_files: settings.allow_file_urls };
     FeedList::load(&settings.feeds_file, &guard, Duration::from_secs(settings.default_poll_interval_secs))
 }
 

@@ -37,23 +37,16 @@ impl Bus {
             opts = opts.token(token.clone());
         }
         let connect = opts.connect(settings.url.as_str());
-        let client = tokio::time::timeout(
-            Duration::from_secs(settings.connect_timeout_secs.max(1)),
-            connect,
-        )
-        .await
-        .map_err(|_| BusError::Connect {
-            url: settings.url.clone(),
-            message: format!("timed out after {}s", settings.connect_timeout_secs),
-        })?
-        .map_err(|e| BusError::Connect { url: settings.url.clone(), message: e.to_string() })?;
+        let client = tokio::time::timeout(Duration::from_secs(settings.connect_timeout_secs.max(1)), connect)
+            .await
+            .map_err(|_| BusError::Connect {
+                url: settings.url.clone(),
+                message: format!("timed out after {}s", settings.connect_timeout_secs),
+            })?
+            .map_err(|e| BusError::Connect { url: settings.url.clone(), message: e.to_string() })?;
         let js = jetstream::new(client.clone());
-        let bus = Self {
-            client,
-            js,
-            subjects: Subjects::new(&settings.subject_root),
-            settings: settings.clone(),
-        };
+        let bus =
+            Self { client, js, subjects: Subjects::new(&settings.subject_root), settings: settings.clone() };
         bus.ensure_streams().await?;
         Ok(bus)
     }
@@ -129,14 +122,8 @@ impl Bus {
         let s = &self.settings;
         self.ensure_stream(&s.raw_stream, self.subjects.raw_all(), "Raw feed items, kept for replay.")
             .await?;
-        self.ensure_stream(
-            &s.articles_stream,
-            self.subjects.articles_all(),
-            "Processed articles.",
-        )
-        .await?;
-        self.ensure_stream(&s.dlq_stream, self.subjects.dlq_all(), "Dead-lettered messages.")
-            .await
+        self.ensure_stream(&s.articles_stream, self.subjects.articles_all(), "Processed articles.").await?;
+        self.ensure_stream(&s.dlq_stream, self.subjects.dlq_all(), "Dead-lettered messages.").await
     }
 
     async fn ensure_stream(
@@ -244,9 +231,7 @@ impl Bus {
     pub async fn consumer(&self, role: ConsumerRole) -> Result<Consumer, BusError> {
         let (stream_name, filter) = match role {
             ConsumerRole::Processor => (&self.settings.raw_stream.name, self.subjects.raw_all()),
-            ConsumerRole::Sink => {
-                (&self.settings.articles_stream.name, self.subjects.articles_all())
-            }
+            ConsumerRole::Sink => (&self.settings.articles_stream.name, self.subjects.articles_all()),
         };
         let durable = role.durable_name();
         let err = |message: String| BusError::Consumer {
@@ -266,10 +251,7 @@ impl Bus {
             max_ack_pending: 4096,
             ..Default::default()
         };
-        let inner = stream
-            .get_or_create_consumer(durable, config)
-            .await
-            .map_err(|e| err(e.to_string()))?;
+        let inner = stream.get_or_create_consumer(durable, config).await.map_err(|e| err(e.to_string()))?;
         Consumer::new(self.clone(), inner, role).await
     }
 }

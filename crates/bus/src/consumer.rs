@@ -4,9 +4,7 @@ use async_nats::jetstream::{self, AckKind, consumer::PullConsumer};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::{
-    Bus, BusError, DLQ_ERROR_HEADER, DLQ_REASON_HEADER, DLQ_SEQUENCE_HEADER, DLQ_SUBJECT_HEADER,
-};
+use crate::{Bus, BusError, DLQ_ERROR_HEADER, DLQ_REASON_HEADER, DLQ_SEQUENCE_HEADER, DLQ_SUBJECT_HEADER};
 
 /// Which stage a durable consumer belongs to. Each role has one durable consumer: replicas of
 /// the same stage share it, so JetStream spreads the messages among them.
@@ -55,11 +53,7 @@ impl std::fmt::Debug for Consumer {
 }
 
 impl Consumer {
-    pub(crate) async fn new(
-        bus: Bus,
-        inner: PullConsumer,
-        role: ConsumerRole,
-    ) -> Result<Self, BusError> {
+    pub(crate) async fn new(bus: Bus, inner: PullConsumer, role: ConsumerRole) -> Result<Self, BusError> {
         let messages = open(&inner, role).await?;
         Ok(Self { bus, inner, role, messages })
     }
@@ -108,9 +102,7 @@ impl Consumer {
         let deadline = tokio::time::Instant::now() + linger;
         while batch.len() < max {
             match tokio::time::timeout_at(deadline, self.messages.next()).await {
-                Ok(Some(Ok(msg))) => {
-                    batch.push(Delivery { msg, bus: self.bus.clone(), role: self.role })
-                }
+                Ok(Some(Ok(msg))) => batch.push(Delivery { msg, bus: self.bus.clone(), role: self.role }),
                 Ok(Some(Err(error))) => {
                     tracing::warn!(message = "Consumer stream error.", %error, role = ?self.role);
                     break;
@@ -183,10 +175,7 @@ impl Delivery {
 
     /// Asks for redelivery after `delay` (backing off so a sick database is not hammered).
     pub async fn nak(&self, delay: Duration) -> Result<(), BusError> {
-        self.msg
-            .ack_with(AckKind::Nak(Some(delay)))
-            .await
-            .map_err(|e| BusError::Ack(e.to_string()))
+        self.msg.ack_with(AckKind::Nak(Some(delay))).await.map_err(|e| BusError::Ack(e.to_string()))
     }
 
     /// Copies the message to `<root>.dlq.<stage>` with the reason in headers, then terminates
@@ -202,11 +191,7 @@ impl Delivery {
         headers.insert(DLQ_SEQUENCE_HEADER, self.stream_sequence().to_string().as_str());
         let subject = self.bus.subjects().dlq(self.role.stage());
         match self.bus.publish_bytes(subject, headers, self.msg.payload.clone()).await {
-            Ok(_) => self
-                .msg
-                .ack_with(AckKind::Term)
-                .await
-                .map_err(|e| BusError::Ack(e.to_string())),
+            Ok(_) => self.msg.ack_with(AckKind::Term).await.map_err(|e| BusError::Ack(e.to_string())),
             Err(e) => {
                 let _ = self.nak(Duration::from_secs(5)).await;
                 Err(e)

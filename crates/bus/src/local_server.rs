@@ -30,8 +30,7 @@ impl LocalNatsServer {
             BusError::LocalServer(format!("nats-server not found; install it with: {INSTALL_HINT}"))
         })?;
         let port = free_port()?;
-        let mut server =
-            Self { child: None, binary, port, store_dir: store_dir.to_owned() };
+        let mut server = Self { child: None, binary, port, store_dir: store_dir.to_owned() };
         server.spawn()?;
         Ok(server)
     }
@@ -61,9 +60,8 @@ impl LocalNatsServer {
     }
 
     fn spawn(&mut self) -> Result<(), BusError> {
-        std::fs::create_dir_all(&self.store_dir).map_err(|e| {
-            BusError::LocalServer(format!("cannot create {}: {e}", self.store_dir.display()))
-        })?;
+        std::fs::create_dir_all(&self.store_dir)
+            .map_err(|e| BusError::LocalServer(format!("cannot create {}: {e}", self.store_dir.display())))?;
         let child = Command::new(&self.binary)
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
             .arg(&self.store_dir)
@@ -71,9 +69,7 @@ impl LocalNatsServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| {
-                BusError::LocalServer(format!("cannot start {}: {e}", self.binary.display()))
-            })?;
+            .map_err(|e| BusError::LocalServer(format!("cannot start {}: {e}", self.binary.display())))?;
         self.child = Some(child);
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let deadline = Instant::now() + Duration::from_secs(15);

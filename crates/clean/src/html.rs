@@ -2,15 +2,44 @@ use scraper::{ElementRef, Html, Node};
 
 /// Elements whose content is never article text.
 const SKIP: &[&str] = &[
-    "script", "style", "noscript", "template", "iframe", "svg", "canvas", "form", "button",
-    "select", "input", "textarea", "nav", "object", "embed", "audio", "video", "head", "title",
+    "script", "style", "noscript", "template", "iframe", "svg", "canvas", "form", "button", "select",
+    "input", "textarea", "nav", "object", "embed", "audio", "video", "head", "title",
 ];
 
 /// Elements that end a paragraph.
 const BLOCK: &[&str] = &[
-    "p", "div", "section", "article", "main", "header", "footer", "aside", "h1", "h2", "h3", "h4",
-    "h5", "h6", "li", "ul", "ol", "dl", "dt", "dd", "blockquote", "pre", "figure", "figcaption",
-    "table", "tr", "td", "th", "hr", "address", "body", "html",
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "header",
+    "footer",
+    "aside",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "li",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "blockquote",
+    "pre",
+    "figure",
+    "figcaption",
+    "table",
+    "tr",
+    "td",
+    "th",
+    "hr",
+    "address",
+    "body",
+    "html",
 ];
 
 /// Converts HTML (a fragment or a whole page) or plain text to clean text: one paragraph per
@@ -26,7 +55,9 @@ pub fn html_to_text(input: &str) -> String {
     if !looks_like_html(input) {
         return join_paragraphs(input.lines());
     }
-    let doc = if input.trim_start().get(..9).is_some_and(|h| h.eq_ignore_ascii_case("<!doctype")) || input.contains("<html") {
+    let doc = if input.trim_start().get(..9).is_some_and(|h| h.eq_ignore_ascii_case("<!doctype"))
+        || input.contains("<html")
+    {
         Html::parse_document(input)
     } else {
         Html::parse_fragment(input)
@@ -96,7 +127,8 @@ fn walk(el: ElementRef<'_>, out: &mut Collector) {
             Node::Text(t) => out.text(t),
             Node::Element(e) => {
                 let name = e.name();
-                if SKIP.contains(&name) || e.attr("hidden").is_some() || e.attr("aria-hidden") == Some("true") {
+                if SKIP.contains(&name) || e.attr("hidden").is_some() || e.attr("aria-hidden") == Some("true")
+                {
                     continue;
                 }
                 if name == "br" {
@@ -155,7 +187,10 @@ mod tests {
             ("plain line one\n\n  line   two  \n", "plain line one\n\nline two"),
             ("<p>أ&nbsp;ب</p><p></p><div>ج<span> د</span></div>", "أ ب\n\nج د"),
             ("<style>p{}</style><nav><a>Home</a></nav><h1>T</h1><p>x</p><form>Email<input></form>", "T\n\nx"),
-            ("<html><head><title>no</title></head><body><p>yes</p><script>no()</script></body></html>", "yes"),
+            (
+                "<html><head><title>no</title></head><body><p>yes</p><script>no()</script></body></html>",
+                "yes",
+            ),
             ("<p>a<br/>b</p>", "a\n\nb"),
             ("<ul><li>one</li><li>two</li></ul>", "one\n\ntwo"),
             ("<p>unclosed <b>bold", "unclosed bold"),

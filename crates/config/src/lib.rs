@@ -75,20 +75,16 @@ pub fn load_from<T: DeserializeOwned>(
     let mut layers = vec!["defaults".to_owned()];
     let mut root = Table::new();
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         root = text.parse::<Table>().map_err(|e| ConfigError::Syntax {
             path: path.to_owned(),
             message: e.to_string().trim().to_owned(),
         })?;
         layers.push(path.display().to_string());
     }
-    let mut env_vars: Vec<(String, String)> = env
-        .into_iter()
-        .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k != CONFIG_ENV)
-        .collect();
+    let mut env_vars: Vec<(String, String)> =
+        env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX) && k != CONFIG_ENV).collect();
     // Sorted so that the outcome never depends on the environment's iteration order.
     env_vars.sort();
     for (var, value) in &env_vars {
@@ -122,10 +118,7 @@ fn deserialize<T: DeserializeOwned>(root: Table, layers: &str) -> Result<T, Conf
 }
 
 fn apply_env(root: &mut Table, var: &str, value: &str) -> Result<(), ConfigError> {
-    let err = |message: &str| ConfigError::Env {
-        var: var.to_owned(),
-        message: message.to_owned(),
-    };
+    let err = |message: &str| ConfigError::Env { var: var.to_owned(), message: message.to_owned() };
     let rest = &var[ENV_PREFIX.len()..];
     let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
     if path.iter().any(|p| p.is_empty() || p.starts_with('_') || p.ends_with('_')) {
@@ -137,9 +130,7 @@ fn apply_env(root: &mut Table, var: &str, value: &str) -> Result<(), ConfigError
     let (last, parents) = path.split_last().ok_or_else(|| err("empty key"))?;
     let mut table = root;
     for part in parents {
-        let entry = table
-            .entry(part.clone())
-            .or_insert_with(|| Value::Table(Table::new()));
+        let entry = table.entry(part.clone()).or_insert_with(|| Value::Table(Table::new()));
         table = match entry {
             Value::Table(t) => t,
             _ => return Err(err(&format!("`{part}` is a value, not a section"))),

@@ -42,8 +42,11 @@ fn file_then_env_override_key_by_key() {
     std::fs::write(&path, "[nats]\nurl = \"nats://file:4222\"\ntimeout_secs = 9\n").unwrap();
     let s: Settings = load_from(
         Some(&path),
-        env(&[("NEWSWIRE_NATS__URL", "nats://env:4222"), ("NEWSWIRE_SINK__BATCH_SIZE", "512"),
-              ("NEWSWIRE_SINK__TAGS", "[\"a\", \"b\"]")]),
+        env(&[
+            ("NEWSWIRE_NATS__URL", "nats://env:4222"),
+            ("NEWSWIRE_SINK__BATCH_SIZE", "512"),
+            ("NEWSWIRE_SINK__TAGS", "[\"a\", \"b\"]"),
+        ]),
     )
     .unwrap();
     assert_eq!(s.nats.url, "nats://env:4222");

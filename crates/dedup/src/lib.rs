@@ -46,7 +46,12 @@ pub struct ExactDedup {
 impl ExactDedup {
     /// Remembers up to `capacity` articles.
     pub fn new(capacity: usize) -> Self {
-        Self { ids: Bounded::new(capacity), hashes: HashMap::new(), hash_order: VecDeque::new(), capacity: capacity.max(1) }
+        Self {
+            ids: Bounded::new(capacity),
+            hashes: HashMap::new(),
+            hash_order: VecDeque::new(),
+            capacity: capacity.max(1),
+        }
     }
 
     /// Classifies an article without remembering it.

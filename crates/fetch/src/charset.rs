@@ -120,7 +120,9 @@ fn attr_value(s: &str, name: &str) -> Option<String> {
                 &body[..body.find(quote)?]
             } else {
                 let body = &s[offset..];
-                &body[..body.find(|c: char| c.is_whitespace() || matches!(c, ';' | '>' | '/' | '"' | '\'')).unwrap_or(body.len())]
+                &body[..body
+                    .find(|c: char| c.is_whitespace() || matches!(c, ';' | '>' | '/' | '"' | '\''))
+                    .unwrap_or(body.len())]
             };
             return Some(value.trim().to_owned()).filter(|v| !v.is_empty());
         }
@@ -177,7 +179,8 @@ mod tests {
 
     #[test]
     fn windows_1256_declared_in_xml_is_decoded_and_redeclared() {
-        let (bytes, _, _) = encoding_rs::WINDOWS_1256.encode("<?xml version=\"1.0\" encoding=\"windows-1256\"?><rss><t>بوتين</t></rss>");
+        let (bytes, _, _) = encoding_rs::WINDOWS_1256
+            .encode("<?xml version=\"1.0\" encoding=\"windows-1256\"?><rss><t>بوتين</t></rss>");
         let d = decode_body(&bytes, None, "t").unwrap();
         assert_eq!(d.encoding, "windows-1256");
         assert_eq!(d.decided_by, "declaration");
@@ -187,7 +190,8 @@ mod tests {
 
     #[test]
     fn http_charset_beats_declaration_and_bom_beats_both() {
-        let (bytes, _, _) = encoding_rs::WINDOWS_1256.encode("<?xml version='1.0' encoding='iso-8859-1'?><a>ترامب</a>");
+        let (bytes, _, _) =
+            encoding_rs::WINDOWS_1256.encode("<?xml version='1.0' encoding='iso-8859-1'?><a>ترامب</a>");
         let d = decode_body(&bytes, Some("text/xml; charset=\"windows-1256\""), "t").unwrap();
         assert_eq!((d.encoding, d.decided_by), ("windows-1256", "http"));
         let mut with_bom = vec![0xEF, 0xBB, 0xBF];

@@ -5,7 +5,7 @@ use std::time::Duration;
 use newswire_model::{Category, Lang, SourceId};
 use serde::Deserialize;
 
-use crate::{FetchError, FeedUrl, NetGuard};
+use crate::{FeedUrl, FetchError, NetGuard};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

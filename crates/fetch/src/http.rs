@@ -129,7 +129,12 @@ impl HttpFetcher {
         }
         let mut resp = req.send().await.map_err(|e| network_error(shown, &e))?;
         let status = resp.status();
-        let header = |name| resp.headers().get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok()).map(str::to_owned);
+        let header = |name| {
+            resp.headers()
+                .get(name)
+                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
+        };
         let http = HttpMeta {
             status: status.as_u16(),
             final_url: Some(resp.url().to_string()),
@@ -140,7 +145,13 @@ impl HttpFetcher {
         };
         let base_url = Some(resp.url().clone());
         if status == reqwest::StatusCode::NOT_MODIFIED {
-            return Ok(Body { bytes: Vec::new(), content_type: http.content_type.clone(), http: Some(http), not_modified: true, base_url });
+            return Ok(Body {
+                bytes: Vec::new(),
+                content_type: http.content_type.clone(),
+                http: Some(http),
+                not_modified: true,
+                base_url,
+            });
         }
         if !status.is_success() {
             return Err(FetchError::Status { url: shown.to_owned(), status: status.as_u16() });
@@ -155,11 +166,21 @@ impl HttpFetcher {
             }
             bytes.extend_from_slice(&chunk);
         }
-        Ok(Body { bytes, content_type: http.content_type.clone(), http: Some(http), not_modified: false, base_url })
+        Ok(Body {
+            bytes,
+            content_type: http.content_type.clone(),
+            http: Some(http),
+            not_modified: false,
+            base_url,
+        })
     }
 }
 
-fn read_limited<R: Read>(reader: std::io::Result<R>, limit: usize, origin: &str) -> Result<Vec<u8>, FetchError> {
+fn read_limited<R: Read>(
+    reader: std::io::Result<R>,
+    limit: usize,
+    origin: &str,
+) -> Result<Vec<u8>, FetchError> {
     let io = |source| FetchError::Io { path: origin.to_owned(), source };
     let reader = reader.map_err(io)?;
     let mut bytes = Vec::new();

@@ -84,10 +84,9 @@ impl NetGuard {
                         Err(FetchError::InvalidUrl { url: input.to_owned(), reason: "no host".into() })
                     }
                 }
-                "file" if self.allow_files => url
-                    .to_file_path()
-                    .map(FeedUrl::File)
-                    .map_err(|()| FetchError::InvalidUrl { url: input.to_owned(), reason: "not a local path".into() }),
+                "file" if self.allow_files => url.to_file_path().map(FeedUrl::File).map_err(|()| {
+                    FetchError::InvalidUrl { url: input.to_owned(), reason: "not a local path".into() }
+                }),
                 "file" => Err(refused("file URLs are disabled (fetcher.allow_file_urls = false)")),
                 other => Err(refused(&format!("scheme {other:?} is not supported; use http, https or file"))),
             },
@@ -189,7 +188,15 @@ mod tests {
 
     #[test]
     fn literals_and_localhost_are_refused_at_parse() {
-        for url in ["http://127.0.0.1/feed", "http://[::1]/", "http://10.1.2.3/", "http://169.254.169.254/", "http://localhost:8080/", "http://[::ffff:192.168.0.1]/", "http://100.64.0.1/"] {
+        for url in [
+            "http://127.0.0.1/feed",
+            "http://[::1]/",
+            "http://10.1.2.3/",
+            "http://169.254.169.254/",
+            "http://localhost:8080/",
+            "http://[::ffff:192.168.0.1]/",
+            "http://100.64.0.1/",
+        ] {
             assert!(matches!(STRICT.parse(url), Err(FetchError::Refused { .. })), "{url}");
         }
         assert!(matches!(STRICT.parse("http://93.184.216.34/"), Ok(FeedUrl::Http(_))));

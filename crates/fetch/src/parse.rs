@@ -1,7 +1,7 @@
 //! Feed bytes to raw items. Pure and synchronous: no IO, no clock (the fetch time is given).
 
 use chrono::{DateTime, Utc};
-use newswire_model::{ArticleId, CanonicalUrl, Category, HttpMeta, Lang, RawItem, SourceId, SCHEMA_VERSION};
+use newswire_model::{ArticleId, CanonicalUrl, Category, HttpMeta, Lang, RawItem, SCHEMA_VERSION, SourceId};
 use url::Url;
 
 use crate::{FetchError, decode_body};
@@ -32,6 +32,8 @@ pub struct ParsedFeed {
     pub title: Option<String>,
     /// One raw item per entry, in document order.
     pub items: Vec<RawItem>,
+    /// Entries skipped because they have no link, GUID, title or content to identify them.
+    pub skipped: usize,
     /// The encoding the body was decoded from.
     pub encoding: &'static str,
 }
@@ -41,26 +43,44 @@ pub struct ParsedFeed {
 /// Entries get their id from their link (canonicalised) when they have one, else from their
 /// GUID within the source, else from their title and content; an entry with none of these is
 /// skipped (it cannot be identified, so it could never be deduplicated).
-pub fn parse_feed(bytes: &[u8], content_type: Option<&str>, ctx: &FeedContext) -> Result<ParsedFeed, FetchError> {
+pub fn parse_feed(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    ctx: &FeedContext,
+) -> Result<ParsedFeed, FetchError> {
     let origin = ctx.feed_url.as_str();
     let decoded = decode_body(bytes, content_type, origin)?;
     let text = decoded.text.trim_start_matches('\u{feff}');
     sniff(text, origin)?;
+    // Atom 0.3 differs from 1.0 mostly by namespace, which feed-rs does not know: reading
+    // 0.3 as 1.0 recovers its entries (`issued`/`modified` dates are then not read).
+    let upgraded;
+    let text = if text.contains(ATOM_03_NS) {
+        // 0.3 text constructs name MIME types where 1.0 has text/html/xhtml.
+        upgraded = text
+            .replace(ATOM_03_NS, "http://www.w3.org/2005/Atom")
+            .replace("type=\"text/plain\"", "type=\"text\"")
+            .replace("type=\"text/html\"", "type=\"html\"")
+            .replace("type=\"application/xhtml+xml\"", "type=\"xhtml\"");
+        upgraded.as_str()
+    } else {
+        text
+    };
     let parser = feed_rs::parser::Builder::new()
         .base_uri(ctx.base_url.as_ref().map(Url::as_str))
         // An empty id tells us the entry had none (feed-rs would otherwise invent one).
         .id_generator(|_, _, _| String::new())
         .build();
-    let feed = parser.parse(text.as_bytes()).map_err(|e| FetchError::Malformed {
-        url: origin.to_owned(),
-        message: e.to_string(),
-    })?;
+    let feed = parser
+        .parse(text.as_bytes())
+        .map_err(|e| FetchError::Malformed { url: origin.to_owned(), message: e.to_string() })?;
     let feed_lang = feed.language.as_deref().and_then(|l| Lang::parse(l).ok());
     let mut http = ctx.http.clone();
     if let Some(h) = http.as_mut() {
         h.charset = Some(decoded.encoding.to_owned());
     }
     let mut items = Vec::with_capacity(feed.entries.len());
+    let mut skipped = 0;
     for entry in feed.entries {
         let link = pick_link(&entry.links);
         let guid = Some(entry.id.trim().to_owned()).filter(|g| !g.is_empty());
@@ -71,13 +91,18 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>, ctx: &FeedContext) -
         let id = match (&canonical, &guid) {
             (Some(url), _) => ArticleId::from_url(url),
             (None, Some(g)) => ArticleId::from_source_guid(&ctx.source_id, g),
-            (None, None) if title.is_some() || content.is_some() || summary.is_some() => ArticleId::digest(&[
-                "content",
-                ctx.source_id.as_str(),
-                title.as_deref().unwrap_or_default(),
-                content.as_deref().or(summary.as_deref()).unwrap_or_default(),
-            ]),
-            (None, None) => continue,
+            (None, None) if title.is_some() || content.is_some() || summary.is_some() => {
+                ArticleId::digest(&[
+                    "content",
+                    ctx.source_id.as_str(),
+                    title.as_deref().unwrap_or_default(),
+                    content.as_deref().or(summary.as_deref()).unwrap_or_default(),
+                ])
+            }
+            (None, None) => {
+                skipped += 1;
+                continue;
+            }
         };
         let entry_lang = entry.language.as_deref().and_then(|l| Lang::parse(l).ok());
         items.push(RawItem {
@@ -90,7 +115,12 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>, ctx: &FeedContext) -
             title,
             content,
             summary,
-            authors: entry.authors.into_iter().filter_map(|p| p.name).filter(|n| !n.trim().is_empty()).collect(),
+            authors: entry
+                .authors
+                .into_iter()
+                .filter_map(|p| p.name)
+                .filter(|n| !n.trim().is_empty())
+                .collect(),
             feed_categories: entry.categories.into_iter().map(|c| c.label.unwrap_or(c.term)).collect(),
             published: entry.published,
             updated: entry.updated,
@@ -100,8 +130,10 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>, ctx: &FeedContext) -
             http: http.clone(),
         });
     }
-    Ok(ParsedFeed { title: feed.title.map(|t| t.content), items, encoding: decoded.encoding })
+    Ok(ParsedFeed { title: feed.title.map(|t| t.content), items, skipped, encoding: decoded.encoding })
 }
+
+const ATOM_03_NS: &str = "http://purl.org/atom/ns#";
 
 /// The entry's article link: `rel="alternate"` (or no rel) first, never `self`/`enclosure`.
 fn pick_link(links: &[feed_rs::model::Link]) -> Option<String> {
@@ -110,14 +142,20 @@ fn pick_link(links: &[feed_rs::model::Link]) -> Option<String> {
         .iter()
         .filter(usable)
         .find(|l| matches!(l.rel.as_deref(), None | Some("alternate")))
-        .or_else(|| links.iter().filter(usable).find(|l| !matches!(l.rel.as_deref(), Some("self" | "enclosure" | "replies" | "edit"))))
+        .or_else(|| {
+            links
+                .iter()
+                .filter(usable)
+                .find(|l| !matches!(l.rel.as_deref(), Some("self" | "enclosure" | "replies" | "edit")))
+        })
         .map(|l| l.href.trim().to_owned())
 }
 
 /// Refuses what is plainly not a feed with a message that says what it is instead, rather
 /// than the XML parser's "no root element".
 fn sniff(text: &str, origin: &str) -> Result<(), FetchError> {
-    let not_a_feed = |reason: &str| FetchError::NotAFeed { url: origin.to_owned(), reason: reason.to_owned() };
+    let not_a_feed =
+        |reason: &str| FetchError::NotAFeed { url: origin.to_owned(), reason: reason.to_owned() };
     let head = text.trim_start();
     if head.is_empty() {
         return Err(not_a_feed("empty body"));

@@ -80,7 +80,10 @@ impl Fetcher {
                 return Ok(PollStats { not_modified: true, ..PollStats::default() });
             }
             Err(e) => {
-                let result = if matches!(e, FetchError::Malformed { .. } | FetchError::NotAFeed { .. } | FetchError::Encoding { .. }) {
+                let result = if matches!(
+                    e,
+                    FetchError::Malformed { .. } | FetchError::NotAFeed { .. } | FetchError::Encoding { .. }
+                ) {
                     "parse_error"
                 } else {
                     "fetch_error"
@@ -121,7 +124,11 @@ impl Fetcher {
 
     /// Polls every feed once, `max_concurrency` at a time, and returns each result in feed
     /// order. Used by `--once` runs and the demo.
-    pub async fn poll_all_once(&self, feeds: &FeedList, max_concurrency: usize) -> Vec<(SourceId, Result<PollStats, FetchError>)> {
+    pub async fn poll_all_once(
+        &self,
+        feeds: &FeedList,
+        max_concurrency: usize,
+    ) -> Vec<(SourceId, Result<PollStats, FetchError>)> {
         let permits = Arc::new(Semaphore::new(max_concurrency.max(1)));
         let mut tasks = Vec::with_capacity(feeds.feeds.len());
         for feed in feeds.feeds.iter().cloned() {
@@ -170,8 +177,16 @@ impl Fetcher {
                         let Ok(_permit) = permits.acquire().await else { return };
                         match this.poll(&feed, &mut validators).await {
                             Ok(s) if s.not_modified => tracing::debug!(message = "Feed not modified."),
-                            Ok(s) => tracing::info!(message = "Feed polled.", entries = s.entries, published = s.published, duplicates = s.duplicates, failed = s.failed),
-                            Err(error) => tracing::warn!(message = "Feed poll failed.", %error, kind = ?error.kind()),
+                            Ok(s) => tracing::info!(
+                                message = "Feed polled.",
+                                entries = s.entries,
+                                published = s.published,
+                                duplicates = s.duplicates,
+                                failed = s.failed
+                            ),
+                            Err(error) => {
+                                tracing::warn!(message = "Feed poll failed.", %error, kind = ?error.kind())
+                            }
                         }
                     }
                 }

@@ -43,8 +43,7 @@ impl Default for FetcherSettings {
             connect_timeout_secs: 10,
             max_body_bytes: 10 * 1024 * 1024,
             max_redirects: 5,
-            user_agent: concat!("newswire/", env!("CARGO_PKG_VERSION"), " (+feed fetcher)")
-                .to_owned(),
+            user_agent: concat!("newswire/", env!("CARGO_PKG_VERSION"), " (+feed fetcher)").to_owned(),
             allow_private_networks: false,
             allow_file_urls: true,
             admin_listen: "127.0.0.1:9101".to_owned(),

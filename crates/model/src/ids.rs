@@ -38,8 +38,7 @@ pub enum ModelError {
 fn is_token(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 macro_rules! string_newtype {
@@ -91,11 +90,7 @@ string_newtype!(SourceId);
 impl SourceId {
     /// Validates a source id.
     pub fn parse(s: &str) -> Result<Self, ModelError> {
-        if is_token(s, 64) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(ModelError::SourceId(s.to_owned()))
-        }
+        if is_token(s, 64) { Ok(Self(s.to_owned())) } else { Err(ModelError::SourceId(s.to_owned())) }
     }
 }
 
@@ -174,12 +169,28 @@ impl JsonSchema for ArticleId {
 /// Query parameters that only track the reader and never select content. Dropped from
 /// canonical URLs so that shared and syndicated links collapse to one article id.
 const TRACKING_PARAMS: &[&str] = &[
-    "fbclid", "gclid", "dclid", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid", "_ga", "_gl",
-    "ocid", "cmpid", "ito", "ref_src", "smid", "at_medium", "at_campaign", "guccounter",
+    "fbclid",
+    "gclid",
+    "dclid",
+    "msclkid",
+    "yclid",
+    "igshid",
+    "mc_cid",
+    "mc_eid",
+    "_ga",
+    "_gl",
+    "ocid",
+    "cmpid",
+    "ito",
+    "ref_src",
+    "smid",
+    "at_medium",
+    "at_campaign",
+    "guccounter",
 ];
 
 /// An article URL in canonical form: http(s) only, no fragment, no tracking parameters
-/// (`utm_*` and [the known click ids](TRACKING_PARAMS)), remaining parameters sorted, host
+/// (`utm_*` and the known click ids such as `fbclid`), remaining parameters sorted, host
 /// lowercased, default port removed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CanonicalUrl {
@@ -192,10 +203,7 @@ pub struct CanonicalUrl {
 impl CanonicalUrl {
     /// Canonicalises `input`, resolving it against `base` when it is relative.
     pub fn parse(input: &str, base: Option<&Url>) -> Result<Self, ModelError> {
-        let err = |reason: &str| ModelError::Url {
-            url: input.to_owned(),
-            reason: reason.to_owned(),
-        };
+        let err = |reason: &str| ModelError::Url { url: input.to_owned(), reason: reason.to_owned() };
         let input_trim = input.trim();
         let mut url = match Url::parse(input_trim) {
             Ok(u) => u,
@@ -310,11 +318,7 @@ string_newtype!(Category);
 impl Category {
     /// Validates a category.
     pub fn parse(s: &str) -> Result<Self, ModelError> {
-        if is_token(s, 32) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(ModelError::Category(s.to_owned()))
-        }
+        if is_token(s, 32) { Ok(Self(s.to_owned())) } else { Err(ModelError::Category(s.to_owned())) }
     }
 
     /// The category of feeds that configure none.

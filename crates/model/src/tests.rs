@@ -74,10 +74,9 @@ fn invalid_ids_in_messages_are_rejected() {
 #[test]
 fn committed_json_schemas_match_the_code() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
-    for (file, schema) in [
-        ("raw_item.schema.json", raw_item_schema()),
-        ("article.schema.json", article_schema()),
-    ] {
+    for (file, schema) in
+        [("raw_item.schema.json", raw_item_schema()), ("article.schema.json", article_schema())]
+    {
         let path = dir.join(file);
         let generated = format!("{}\n", serde_json::to_string_pretty(&schema).unwrap_or_default());
         if std::env::var_os("UPDATE_SCHEMAS").is_some() {

@@ -60,10 +60,13 @@ impl Processor {
         let hash = content_hash(&normalized);
         let duplicate = match self.dedup.check(&raw.id, &hash) {
             Verdict::SameId => return Outcome::Dropped(DropReason::Duplicate),
-            Verdict::SameContent(of) => Some(DuplicateInfo { of, kind: DuplicateKind::Exact, similarity: 1.0 }),
+            Verdict::SameContent(of) => {
+                Some(DuplicateInfo { of, kind: DuplicateKind::Exact, similarity: 1.0 })
+            }
             Verdict::New => None,
         };
-        let language = newswire_enrich::detect_language(&format!("{title}\n{text}"), raw.language_hint.as_ref());
+        let language =
+            newswire_enrich::detect_language(&format!("{title}\n{text}"), raw.language_hint.as_ref());
         Outcome::Article(Box::new(Article {
             schema_version: SCHEMA_VERSION,
             id: raw.id.clone(),
@@ -157,7 +160,8 @@ mod tests {
         let a = article(p.process(&raw("https://a.example/1", "t", BODY), Utc::now()));
         p.record(&a);
         // Same text with different markup and a diacritic: same normalised content.
-        let copy = "<div>تلقى وزيرُ الخارجية الروسي سيرجي لافروف اتصالا هاتفيا من نظيره الأميركي ماركو روبيو.</div>";
+        let copy =
+            "<div>تلقى وزيرُ الخارجية الروسي سيرجي لافروف اتصالا هاتفيا من نظيره الأميركي ماركو روبيو.</div>";
         let b = article(p.process(&raw("https://b.example/9", "t", copy), Utc::now()));
         let dup = b.duplicate.expect("marked as duplicate");
         assert_eq!(dup.of, a.id);
@@ -167,6 +171,9 @@ mod tests {
     #[test]
     fn empty_items_are_dropped() {
         let p = Processor::new(&ProcessorSettings::default());
-        assert_eq!(p.process(&raw("https://a.example/1", " ", "<script>x</script>"), Utc::now()), Outcome::Dropped(DropReason::Empty));
+        assert_eq!(
+            p.process(&raw("https://a.example/1", " ", "<script>x</script>"), Utc::now()),
+            Outcome::Dropped(DropReason::Empty)
+        );
     }
 }

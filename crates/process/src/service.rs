@@ -89,6 +89,8 @@ async fn ack(d: &Delivery) {
 async fn dead_letter(metrics: &ProcessorMetrics, d: &Delivery, reason: &'static str, error: &str) {
     match d.dead_letter(reason, error).await {
         Ok(()) => metrics.dead_lettered.inc(),
-        Err(e) => tracing::error!(message = "Dead-lettering failed; message nacked for redelivery.", error = %e),
+        Err(e) => {
+            tracing::error!(message = "Dead-lettering failed; message nacked for redelivery.", error = %e)
+        }
     }
 }

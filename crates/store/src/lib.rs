@@ -35,7 +35,11 @@ pub(crate) fn meta_json(a: &newswire_model::Article) -> Result<String, StoreErro
 }
 
 /// Rebuilds an article from its `meta` JSON and its title and body columns.
-pub(crate) fn from_row(meta: &str, title: String, body: String) -> Result<newswire_model::Article, StoreError> {
+pub(crate) fn from_row(
+    meta: &str,
+    title: String,
+    body: String,
+) -> Result<newswire_model::Article, StoreError> {
     let mut v: serde_json::Value = serde_json::from_str(meta)?;
     if let Some(o) = v.as_object_mut() {
         o.insert("title".into(), title.into());

@@ -28,7 +28,11 @@ impl PgStore {
             .await
             .map_err(StoreError::pg)?;
         let mut tx = pool.begin().await.map_err(StoreError::pg)?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(SCHEMA_LOCK).execute(&mut *tx).await.map_err(StoreError::pg)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(SCHEMA_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::pg)?;
         sqlx::raw_sql(SCHEMA).execute(&mut *tx).await.map_err(StoreError::pg)?;
         tx.commit().await.map_err(StoreError::pg)?;
         Ok(Self { pool })

@@ -26,7 +26,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), BusError> {
     let mut consumer = bus.consumer(ConsumerRole::Sink).await?;
-    while let Some(batch) = consumer.next_batch(settings.batch_size, settings.batch_linger(), &shutdown).await {
+    while let Some(batch) = consumer.next_batch(settings.batch_size, settings.batch_linger(), &shutdown).await
+    {
         metrics.stage.items_in.inc_by(batch.len() as u64);
         let mut articles = Vec::with_capacity(batch.len());
         let mut deliveries = Vec::with_capacity(batch.len());
@@ -99,6 +100,8 @@ fn backoff(delivered: i64) -> Duration {
 async fn dead_letter(metrics: &SinkMetrics, d: &Delivery, reason: &'static str, error: &str) {
     match d.dead_letter(reason, error).await {
         Ok(()) => metrics.dead_lettered.inc(),
-        Err(e) => tracing::error!(message = "Dead-lettering failed; message nacked for redelivery.", error = %e),
+        Err(e) => {
+            tracing::error!(message = "Dead-lettering failed; message nacked for redelivery.", error = %e)
+        }
     }
 }

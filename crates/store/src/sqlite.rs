@@ -5,7 +5,9 @@ use std::time::Duration;
 use chrono::{SecondsFormat, Utc};
 use newswire_model::{Article, ArticleId};
 use sqlx::Row;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use crate::{ArticleStore, StoreError, UpsertResult, from_row, meta_json};
 
@@ -53,11 +55,12 @@ impl ArticleStore for SqliteStore {
         let now = ts(Utc::now());
         let mut results = Vec::with_capacity(articles.len());
         for a in articles {
-            let existing: Option<String> = sqlx::query_scalar("SELECT content_hash FROM articles WHERE id = ?")
-                .bind(a.id.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(StoreError::sqlite)?;
+            let existing: Option<String> =
+                sqlx::query_scalar("SELECT content_hash FROM articles WHERE id = ?")
+                    .bind(a.id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(StoreError::sqlite)?;
             let result = match existing {
                 Some(h) if h == a.fingerprints.content_hash => {
                     results.push(UpsertResult::Unchanged);

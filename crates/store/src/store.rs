@@ -25,7 +25,10 @@ impl UpsertResult {
 }
 
 /// Durable article storage. Every method is safe to retry.
-#[allow(async_fn_in_trait, reason = "used through the concrete Store enum, never as dyn; Send is not required by its callers")]
+#[allow(
+    async_fn_in_trait,
+    reason = "used through the concrete Store enum, never as dyn; Send is not required by its callers"
+)]
 pub trait ArticleStore {
     /// Upserts a batch in one transaction: all or nothing. Results are in input order.
     async fn upsert(&self, articles: &[Article]) -> Result<Vec<UpsertResult>, StoreError>;
@@ -54,7 +57,9 @@ impl Store {
     pub async fn open(settings: &SinkSettings) -> Result<Self, StoreError> {
         match settings.database_url.as_deref().filter(|u| !u.trim().is_empty()) {
             Some(url) => Ok(Store::Postgres(PgStore::connect(url, settings.max_connections).await?)),
-            None => Ok(Store::Sqlite(SqliteStore::open(&settings.sqlite_path, settings.max_connections).await?)),
+            None => {
+                Ok(Store::Sqlite(SqliteStore::open(&settings.sqlite_path, settings.max_connections).await?))
+            }
         }
     }
 

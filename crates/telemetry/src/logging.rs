@@ -35,10 +35,8 @@ impl Default for LogSettings {
 /// which lets tests and the all-in-one command call it freely.
 pub fn init_logging(settings: &LogSettings) -> Result<(), TelemetryError> {
     let directive = std::env::var("RUST_LOG").unwrap_or_else(|_| settings.filter.clone());
-    let filter = EnvFilter::try_new(&directive).map_err(|e| TelemetryError::Filter {
-        filter: directive.clone(),
-        message: e.to_string(),
-    })?;
+    let filter = EnvFilter::try_new(&directive)
+        .map_err(|e| TelemetryError::Filter { filter: directive.clone(), message: e.to_string() })?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     // An error here only means a subscriber is already installed.
     let _ = match settings.format {

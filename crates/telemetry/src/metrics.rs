@@ -6,8 +6,7 @@
 //! given up on.
 
 use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    exponential_buckets,
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, exponential_buckets,
 };
 
 use crate::TelemetryError;
@@ -224,10 +223,63 @@ mod tests {
         s.stored.with_label_values(&["inserted"]).inc();
         let names: Vec<String> = r.gather().iter().map(|m| m.name().to_owned()).collect();
         for n in &names {
-            assert!(n.starts_with("newswire_fetcher_") || n.starts_with("newswire_processor_")
-                || n.starts_with("newswire_sink_"), "{n}");
+            assert!(
+                n.starts_with("newswire_fetcher_")
+                    || n.starts_with("newswire_processor_")
+                    || n.starts_with("newswire_sink_"),
+                "{n}"
+            );
         }
         assert!(names.iter().any(|n| n == "newswire_processor_items_failed_total"));
         assert!(FetcherMetrics::new(&r).is_err(), "double registration must be refused");
+    }
+
+    /// Metric names are a written contract: every registered metric is documented in
+    /// `docs/metrics.md`, and every `newswire_*` name the Grafana dashboard queries exists.
+    #[test]
+    fn docs_and_dashboard_match_the_registered_metrics() {
+        let r = Registry::new();
+        let f = FetcherMetrics::new(&r).unwrap();
+        let p = ProcessorMetrics::new(&r).unwrap();
+        let s = SinkMetrics::new(&r).unwrap();
+        // Vectors appear in `gather` only once they have a child.
+        for v in [
+            &f.stage.items_dropped,
+            &f.stage.items_failed,
+            &f.polls,
+            &p.stage.items_dropped,
+            &p.stage.items_failed,
+            &s.stage.items_dropped,
+            &s.stage.items_failed,
+            &s.stored,
+        ] {
+            v.with_label_values(&["x"]).inc();
+        }
+        let names: Vec<String> = r.gather().iter().map(|m| m.name().to_owned()).collect();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let doc = std::fs::read_to_string(root.join("docs/metrics.md")).unwrap();
+        for n in &names {
+            let stage_generic =
+                n.replace("fetcher", "<stage>").replace("processor", "<stage>").replace("sink", "<stage>");
+            assert!(
+                doc.contains(&format!("`{n}`")) || doc.contains(&format!("`{stage_generic}`")),
+                "{n} is not documented in docs/metrics.md"
+            );
+        }
+        let dashboard =
+            std::fs::read_to_string(root.join("deploy/grafana/dashboards/newswire.json")).unwrap();
+        let mut used = 0;
+        for word in dashboard.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if let Some(base) = word.strip_prefix("newswire_") {
+                let base = format!("newswire_{base}");
+                let base = base.trim_end_matches("_bucket");
+                if base.contains("pipeline") {
+                    continue;
+                }
+                used += 1;
+                assert!(names.iter().any(|n| n == base), "dashboard queries unknown metric {word}");
+            }
+        }
+        assert!(used > 10, "the dashboard should query the pipeline metrics");
     }
 }

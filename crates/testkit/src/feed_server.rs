@@ -57,14 +57,17 @@ pub struct FeedServer {
 impl FeedServer {
     /// Starts on a free port.
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
+        let listener =
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("local_addr: {e}"));
         let routes = Routes::default();
         let shutdown = CancellationToken::new();
         let app = Router::new().fallback(serve).with_state(routes.clone());
         let token = shutdown.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(async move { token.cancelled().await }).await;
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { token.cancelled().await })
+                .await;
         });
         Self { addr, routes, shutdown }
     }
@@ -104,14 +107,19 @@ async fn serve(State(routes): State<Routes>, uri: Uri) -> Response {
     let route = routes.map.lock().ok().and_then(|m| m.get(&path).cloned());
     match route {
         None => StatusCode::NOT_FOUND.into_response(),
-        Some(Route::Status(s)) => StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR).into_response(),
-        Some(Route::Body { content_type, body }) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
+        Some(Route::Status(s)) => {
+            StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+        }
+        Some(Route::Body { content_type, body }) => {
+            ([(header::CONTENT_TYPE, content_type)], body).into_response()
+        }
         Some(Route::Slow { delay, body }) => {
             let stream = futures_stream(async move {
                 tokio::time::sleep(delay).await;
                 body
             });
-            ([(header::CONTENT_TYPE, "application/rss+xml".to_owned())], Body::from_stream(stream)).into_response()
+            ([(header::CONTENT_TYPE, "application/rss+xml".to_owned())], Body::from_stream(stream))
+                .into_response()
         }
         Some(Route::Endless) => {
             let chunk = b"<rss><channel>".iter().chain([b' '; 1010].iter()).copied().collect::<Vec<u8>>();
@@ -122,7 +130,8 @@ async fn serve(State(routes): State<Routes>, uri: Uri) -> Response {
                 }
             });
             let stream = receiver_stream(rx);
-            ([(header::CONTENT_TYPE, "application/rss+xml".to_owned())], Body::from_stream(stream)).into_response()
+            ([(header::CONTENT_TYPE, "application/rss+xml".to_owned())], Body::from_stream(stream))
+                .into_response()
         }
     }
 }

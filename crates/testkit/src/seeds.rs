@@ -33,16 +33,18 @@ pub const FIXTURE_META: &[(&str, &str, &str)] = &[
 
 /// The seeds directory: `$NEWSWIRE_SEEDS_DIR`, else `../shared/seeds` beside the repository.
 pub fn dir() -> PathBuf {
-    std::env::var_os("NEWSWIRE_SEEDS_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/seeds")
-    })
+    std::env::var_os("NEWSWIRE_SEEDS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/seeds"))
 }
 
 /// All seeds, in file-name order. Panics (failing the test) if the directory is missing.
 pub fn load() -> Vec<Seed> {
     let dir = dir();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("seed articles not found at {} ({e}); set NEWSWIRE_SEEDS_DIR", dir.display()))
+        .unwrap_or_else(|e| {
+            panic!("seed articles not found at {} ({e}); set NEWSWIRE_SEEDS_DIR", dir.display())
+        })
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "txt"))
         .collect();
@@ -61,7 +63,9 @@ fn parse(path: &Path, index: usize) -> Seed {
         .iter()
         .find(|(p, _, _)| *p == prefix)
         .map(|(_, h, d)| ((*h).to_owned(), (*d).to_owned()))
-        .unwrap_or_else(|| ("seeds.example".to_owned(), format!("2025-03-{:02}T00:00:00Z", (index % 28) + 1)));
+        .unwrap_or_else(|| {
+            ("seeds.example".to_owned(), format!("2025-03-{:02}T00:00:00Z", (index % 28) + 1))
+        });
     Seed { link: format!("https://{host}/news/{stem}"), stem, title, paragraphs, published }
 }
 
@@ -95,7 +99,9 @@ impl Seed {
 
 /// An RSS 2.0 feed of the seeds (HTML body in `description` and `content:encoded`).
 pub fn rss(seeds: &[Seed]) -> String {
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<rss version=\"2.0\" xmlns:content=\"http://purl.org/rss/1.0/modules/content/\">\n<channel>\n<title>newswire seed articles</title>\n<link>https://seeds.example/</link>\n<description>The seed articles of the newswire project</description>\n<language>ar</language>\n");
+    let mut out = String::from(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<rss version=\"2.0\" xmlns:content=\"http://purl.org/rss/1.0/modules/content/\">\n<channel>\n<title>newswire seed articles</title>\n<link>https://seeds.example/</link>\n<description>The seed articles of the newswire project</description>\n<language>ar</language>\n",
+    );
     for s in seeds {
         let date = chrono_rfc2822(&s.published);
         out.push_str(&format!(
@@ -115,7 +121,9 @@ pub fn rss(seeds: &[Seed]) -> String {
 /// An Atom 1.0 feed of the seeds.
 pub fn atom(seeds: &[Seed]) -> String {
     let updated = seeds.iter().map(|s| s.published.as_str()).max().unwrap_or("2025-01-01T00:00:00Z");
-    let mut out = format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"ar\">\n<title>newswire seed articles</title>\n<id>urn:newswire:seeds</id>\n<updated>{updated}</updated>\n<link href=\"https://seeds.example/\"/>\n");
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"ar\">\n<title>newswire seed articles</title>\n<id>urn:newswire:seeds</id>\n<updated>{updated}</updated>\n<link href=\"https://seeds.example/\"/>\n"
+    );
     for s in seeds {
         out.push_str(&format!(
             "<entry>\n<title>{}</title>\n<id>{}</id>\n<link rel=\"alternate\" href=\"{}\"/>\n<published>{}</published>\n<updated>{}</updated>\n<content type=\"html\">{}</content>\n</entry>\n",
@@ -150,9 +158,21 @@ pub fn json_feed(seeds: &[Seed]) -> String {
     };
     let items: Vec<String> = seeds
         .iter()
-        .map(|s| format!("{{\"id\":{},\"url\":{},\"title\":{},\"content_html\":{},\"date_published\":{}}}", esc(&s.link), esc(&s.link), esc(&s.title), esc(&s.html_body()), esc(&s.published)))
+        .map(|s| {
+            format!(
+                "{{\"id\":{},\"url\":{},\"title\":{},\"content_html\":{},\"date_published\":{}}}",
+                esc(&s.link),
+                esc(&s.link),
+                esc(&s.title),
+                esc(&s.html_body()),
+                esc(&s.published)
+            )
+        })
         .collect();
-    format!("{{\"version\":\"https://jsonfeed.org/version/1.1\",\"title\":\"newswire seed articles\",\"language\":\"ar\",\"items\":[{}]}}\n", items.join(","))
+    format!(
+        "{{\"version\":\"https://jsonfeed.org/version/1.1\",\"title\":\"newswire seed articles\",\"language\":\"ar\",\"items\":[{}]}}\n",
+        items.join(",")
+    )
 }
 
 /// RFC 3339 (`2025-02-16T09:30:00Z`, UTC) to RFC 2822 (`Sun, 16 Feb 2025 09:30:00 +0000`)
@@ -164,7 +184,8 @@ fn chrono_rfc2822(rfc3339: &str) -> String {
     let (yy, mm) = if m < 3 { (y - 1, m + 12) } else { (y, m) };
     let h = (d + 13 * (mm + 1) / 5 + yy % 100 + (yy % 100) / 4 + (yy / 100) / 4 + 5 * (yy / 100)) % 7;
     let wd = ["Sat", "Sun", "Mon", "Tue", "Wed", "Thu", "Fri"][h as usize];
-    let mon = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][(m.clamp(1, 12) - 1) as usize];
+    let mon = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        [(m.clamp(1, 12) - 1) as usize];
     format!("{wd}, {d:02} {mon} {y} {time} +0000")
 }
 
@@ -185,14 +206,20 @@ mod tests {
         let seeds = load();
         assert_eq!(seeds.len(), 5, "the five seed articles");
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/feeds");
-        for (file, body) in [("seeds.rss", rss(&seeds)), ("seeds.atom", atom(&seeds)), ("seeds.json", json_feed(&seeds))] {
+        for (file, body) in
+            [("seeds.rss", rss(&seeds)), ("seeds.atom", atom(&seeds)), ("seeds.json", json_feed(&seeds))]
+        {
             let path = dir.join(file);
             if std::env::var_os("UPDATE_SAMPLES").is_some() {
                 std::fs::create_dir_all(&dir).unwrap();
                 std::fs::write(&path, &body).unwrap();
             }
             let committed = std::fs::read_to_string(&path).unwrap_or_default();
-            assert!(committed == body, "{} is stale; run UPDATE_SAMPLES=1 cargo test -p newswire-testkit", path.display());
+            assert!(
+                committed == body,
+                "{} is stale; run UPDATE_SAMPLES=1 cargo test -p newswire-testkit",
+                path.display()
+            );
         }
     }
 }

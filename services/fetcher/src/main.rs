@@ -14,14 +14,17 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = shutdown_on_signals();
     let registry = Registry::new();
     let health = Health::new();
-    let admin = serve_admin(&settings.fetcher.admin_listen, registry.clone(), health.clone(), shutdown.clone()).await?;
+    let admin =
+        serve_admin(&settings.fetcher.admin_listen, registry.clone(), health.clone(), shutdown.clone())
+            .await?;
     tracing::info!(message = "Admin endpoints up.", addr = %admin.addr);
-    let results = run_fetcher(&settings, &registry, health, once, shutdown.clone())
-        .await
-        .context("fetcher failed")?;
+    let results =
+        run_fetcher(&settings, &registry, health, once, shutdown.clone()).await.context("fetcher failed")?;
     for (feed, r) in &results {
         match r {
-            Ok(s) => tracing::info!(message = "Feed polled.", %feed, entries = s.entries, published = s.published, duplicates = s.duplicates),
+            Ok(s) => {
+                tracing::info!(message = "Feed polled.", %feed, entries = s.entries, published = s.published, duplicates = s.duplicates)
+            }
             Err(error) => tracing::warn!(message = "Feed failed.", %feed, %error),
         }
     }

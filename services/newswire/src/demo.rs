@@ -67,7 +67,10 @@ pub async fn run(config: Option<PathBuf>, args: DemoArgs) -> anyhow::Result<Exit
     let mut failed_feeds = 0;
     for (feed, result) in &polls {
         match result {
-            Ok(s) => println!("  {feed:<12} {} entries: {} raw items published, {} already on the bus", s.entries, s.published, s.duplicates),
+            Ok(s) => println!(
+                "  {feed:<12} {} entries: {} raw items published, {} already on the bus",
+                s.entries, s.published, s.duplicates
+            ),
             Err(e) => {
                 failed_feeds += 1;
                 println!("  {feed:<12} FAILED: {e}");
@@ -82,7 +85,10 @@ pub async fn run(config: Option<PathBuf>, args: DemoArgs) -> anyhow::Result<Exit
         if pending == 0 && Instant::now() > started + Duration::from_millis(300) {
             break;
         }
-        anyhow::ensure!(Instant::now() < deadline, "the pipeline did not drain within 60 s ({pending} messages pending)");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the pipeline did not drain within 60 s ({pending} messages pending)"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     shutdown.cancel();
@@ -97,7 +103,8 @@ pub async fn run(config: Option<PathBuf>, args: DemoArgs) -> anyhow::Result<Exit
     };
     println!("\nStored articles ({} in {where_}):", store.count().await?);
     for a in &stored {
-        let date = a.published_at.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "----------".into());
+        let date =
+            a.published_at.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "----------".into());
         let title: String = a.title.chars().take(70).collect();
         println!("  {}  {}  {}  {}", a.id, a.language, date, title);
     }
@@ -108,14 +115,19 @@ pub async fn run(config: Option<PathBuf>, args: DemoArgs) -> anyhow::Result<Exit
             continue;
         }
         for m in family.get_metric() {
-            let labels: Vec<String> = m.get_label().iter().map(|l| format!("{}={}", l.name(), l.value())).collect();
+            let labels: Vec<String> =
+                m.get_label().iter().map(|l| format!("{}={}", l.name(), l.value())).collect();
             let v = m.get_counter().get_value();
             if v > 0.0 {
-                let labels = if labels.is_empty() { String::new() } else { format!("{{{}}}", labels.join(",")) };
+                let labels =
+                    if labels.is_empty() { String::new() } else { format!("{{{}}}", labels.join(",")) };
                 println!("  {name}{labels} {v}");
             }
         }
     }
-    println!("\nDone in {:.1}s. Run `sqlite3 {where_} 'select id, title from articles'` to look inside.", started.elapsed().as_secs_f64());
+    println!(
+        "\nDone in {:.1}s. Run `sqlite3 {where_} 'select id, title from articles'` to look inside.",
+        started.elapsed().as_secs_f64()
+    );
     Ok(if failed_feeds == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

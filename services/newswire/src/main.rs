@@ -17,7 +17,11 @@ use newswire_app::{Settings, run_fetcher, run_processor, run_sink, shutdown_on_s
 use newswire_telemetry::{Health, Registry, init_logging, serve_admin};
 
 #[derive(Parser)]
-#[command(name = "newswire", version, about = "Streaming news-feed pipeline: fetch, clean, dedup, enrich, publish, store.")]
+#[command(
+    name = "newswire",
+    version,
+    about = "Streaming news-feed pipeline: fetch, clean, dedup, enrich, publish, store."
+)]
 struct Cli {
     /// Configuration file (TOML); NEWSWIRE_* environment variables override it.
     #[arg(long, global = true, env = "NEWSWIRE_CONFIG")]

@@ -14,7 +14,8 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = shutdown_on_signals();
     let registry = Registry::new();
     let health = Health::new();
-    let admin = serve_admin(&settings.sink.admin_listen, registry.clone(), health.clone(), shutdown.clone()).await?;
+    let admin =
+        serve_admin(&settings.sink.admin_listen, registry.clone(), health.clone(), shutdown.clone()).await?;
     tracing::info!(message = "Admin endpoints up.", addr = %admin.addr);
     let result = run_sink(&settings, &registry, health, shutdown.clone()).await;
     shutdown.cancel();
