@@ -8,6 +8,7 @@
     reason = "test code: a panic is a test failure"
 )]
 
+mod binaries;
 mod fetch_errors;
 mod helpers;
 mod pipeline;

@@ -121,13 +121,28 @@ impl Collector {
     }
 }
 
+/// The text of one element, as [`html_to_text`] renders it, also skipping the `extra_skip`
+/// elements (page chrome such as `nav` or `footer` when extracting an article).
+pub(crate) fn collect_text(el: ElementRef<'_>, extra_skip: &[&str]) -> String {
+    let mut out = Collector::default();
+    walk_skipping(el, &mut out, extra_skip);
+    out.finish()
+}
+
 fn walk(el: ElementRef<'_>, out: &mut Collector) {
+    walk_skipping(el, out, &[]);
+}
+
+fn walk_skipping(el: ElementRef<'_>, out: &mut Collector, extra_skip: &[&str]) {
     for child in el.children() {
         match child.value() {
             Node::Text(t) => out.text(t),
             Node::Element(e) => {
                 let name = e.name();
-                if SKIP.contains(&name) || e.attr("hidden").is_some() || e.attr("aria-hidden") == Some("true")
+                if SKIP.contains(&name)
+                    || extra_skip.contains(&name)
+                    || e.attr("hidden").is_some()
+                    || e.attr("aria-hidden") == Some("true")
                 {
                     continue;
                 }
@@ -143,7 +158,7 @@ fn walk(el: ElementRef<'_>, out: &mut Collector) {
                     out.end_block();
                 }
                 if let Some(child_el) = ElementRef::wrap(child) {
-                    walk(child_el, out);
+                    walk_skipping(child_el, out, extra_skip);
                 }
                 if block {
                     out.end_block();

@@ -10,9 +10,17 @@
 //!   matching): Unicode NFKC, lower case, Arabic orthography unified (diacritics and tatweel
 //!   removed, alef/yeh/teh marbuta/hamza variants and Persian letters folded), digits to ASCII,
 //!   punctuation removed.
+//! - [`extract_article`]: a whole HTML page to its main article (title, text, date, canonical
+//!   URL), readability-style.
+//! - [`strip_boilerplate`]: what outlets wrap around an article (source and tag lines, "read
+//!   also" teasers, comment forms, rights notices, ad markers, captions, wire prefixes).
 
+mod boilerplate;
+mod extract;
 mod html;
 mod normalize;
 
+pub use boilerplate::{Cleaned, strip_boilerplate};
+pub use extract::{Extracted, extract_article};
 pub use html::{clean_title, html_to_text};
-pub use normalize::{normalize_for_matching, tokens};
+pub use normalize::{fold_letters, normalize_for_matching, tokens};

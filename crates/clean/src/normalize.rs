@@ -27,6 +27,13 @@ fn fold(c: char) -> Option<char> {
     })
 }
 
+/// Folds Arabic letter variants (as [`normalize_for_matching`] does) but keeps everything else:
+/// case, punctuation and spacing. Used where punctuation still carries meaning (boilerplate
+/// markers such as `Source:`).
+pub fn fold_letters(input: &str) -> String {
+    input.chars().filter_map(fold).collect()
+}
+
 /// The form in which two texts are compared: NFKC, lower case, Arabic orthography unified,
 /// digits in ASCII, punctuation and symbols turned into spaces, whitespace collapsed.
 ///

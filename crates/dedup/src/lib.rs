@@ -6,6 +6,17 @@
 //! - [`ExactDedup`]: remembers recent article ids and content hashes (bounded, oldest
 //!   forgotten first) and says whether an article is new, a re-delivery of the same id, or an
 //!   exact copy of another article's content.
+//! - [`Signature`], [`NearDupIndex`], [`simhash`]: near-duplicates (re-publications with other
+//!   boilerplate, diacritics or line breaks) by MinHash + LSH over word shingles.
+
+mod near;
+
+pub use near::{NUM_HASHES, NearDupIndex, Signature, simhash};
+
+/// The words of a normalised text.
+pub(crate) fn words(normalized: &str) -> impl Iterator<Item = &str> {
+    normalized.split(' ').filter(|w| !w.is_empty())
+}
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::Hash;

@@ -1,6 +1,8 @@
 use chrono::{DateTime, Utc};
-use newswire_clean::{clean_title, html_to_text, normalize_for_matching};
-use newswire_dedup::{ExactDedup, Verdict, content_hash};
+use newswire_clean::{clean_title, html_to_text, normalize_for_matching, strip_boilerplate};
+use newswire_dedup::{ExactDedup, NearDupIndex, Signature, Verdict, content_hash, simhash};
+use newswire_enrich::story::Features;
+use newswire_enrich::{StoryIndex, StorySettings, Terms, find_entities, keywords, summary};
 use newswire_model::{Article, DuplicateInfo, DuplicateKind, Fingerprints, RawItem, SCHEMA_VERSION};
 
 use crate::ProcessorSettings;
@@ -24,27 +26,49 @@ impl DropReason {
     }
 }
 
+/// An article ready to publish, with what the processor must remember once it is published.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Processed {
+    /// The article.
+    pub article: Article,
+    signature: Signature,
+    features: Features,
+}
+
 /// What the processor made of an item.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// Publish this article (it may carry duplicate information: an exact copy under another
-    /// URL is still published, marked, so that consumers see who republished what).
-    Article(Box<Article>),
+    /// Publish this article. A copy of an earlier article (exact under another URL, or near) is
+    /// still published, with `duplicate` set, so consumers see who republished what.
+    Article(Box<Processed>),
     /// Nothing to publish.
     Dropped(DropReason),
 }
 
-/// The processor core: synchronous and deterministic given its inputs and the clock value
-/// passed in.
+/// The processor core: clean → dedup → enrich → story. Synchronous and deterministic given
+/// its inputs, its memory and the clock value passed in.
 #[derive(Debug)]
 pub struct Processor {
-    dedup: ExactDedup,
+    settings: ProcessorSettings,
+    exact: ExactDedup,
+    near: NearDupIndex,
+    stories: StoryIndex,
 }
 
 impl Processor {
-    /// A processor with empty dedup memory.
+    /// A processor with empty memory.
     pub fn new(settings: &ProcessorSettings) -> Self {
-        Self { dedup: ExactDedup::new(settings.dedup_capacity) }
+        Self {
+            settings: settings.clone(),
+            exact: ExactDedup::new(settings.dedup_capacity),
+            near: NearDupIndex::new(settings.near_dup_window),
+            stories: StoryIndex::new(StorySettings {
+                threshold: settings.story_threshold,
+                window: settings.story_window,
+                max_gap: chrono::Duration::hours(settings.story_max_gap_hours),
+                ..StorySettings::default()
+            }),
+        }
     }
 
     /// Cleans, deduplicates and enriches one item. Remembers nothing: call
@@ -52,128 +76,78 @@ impl Processor {
     pub fn process(&self, raw: &RawItem, now: DateTime<Utc>) -> Outcome {
         let title = raw.title.as_deref().map(clean_title).unwrap_or_default();
         let body_html = raw.content.as_deref().or(raw.summary.as_deref()).unwrap_or_default();
-        let text = html_to_text(body_html);
+        let body = html_to_text(body_html);
+        let paragraphs: Vec<String> =
+            body.split("\n\n").filter(|p| !p.is_empty()).map(str::to_owned).collect();
+        let cleaned = strip_boilerplate(&title, &paragraphs);
+        let (title, text) = (cleaned.title, cleaned.paragraphs.join("\n\n"));
         if title.is_empty() && text.is_empty() {
             return Outcome::Dropped(DropReason::Empty);
         }
         let normalized = normalize_for_matching(&format!("{title}\n{text}"));
         let hash = content_hash(&normalized);
-        let duplicate = match self.dedup.check(&raw.id, &hash) {
+        let signature = Signature::of(&normalized);
+        let duplicate = match self.exact.check(&raw.id, &hash) {
             Verdict::SameId => return Outcome::Dropped(DropReason::Duplicate),
             Verdict::SameContent(of) => {
                 Some(DuplicateInfo { of, kind: DuplicateKind::Exact, similarity: 1.0 })
             }
-            Verdict::New => None,
+            Verdict::New => self
+                .near
+                .best_match(&signature, self.settings.near_dup_threshold)
+                .map(|(of, similarity)| DuplicateInfo { of, kind: DuplicateKind::Near, similarity }),
         };
         let language =
             newswire_enrich::detect_language(&format!("{title}\n{text}"), raw.language_hint.as_ref());
-        Outcome::Article(Box::new(Article {
+        let entities = find_entities(&normalized);
+        let terms = Terms::of(&normalized);
+        let features = self.stories.features(&terms, &entities);
+        let published_at = raw.published.or(raw.updated);
+        let story_id = self
+            .stories
+            .best_story(&features, published_at)
+            .map(|(story, _)| story)
+            .unwrap_or_else(|| StoryIndex::new_story_id(&raw.id));
+        let mut categories = raw.feed_categories.clone();
+        categories.retain(|c| !c.trim().is_empty());
+        let article = Article {
             schema_version: SCHEMA_VERSION,
             id: raw.id.clone(),
             canonical_url: raw.link.clone(),
             source_id: raw.source_id.clone(),
             feed_url: raw.feed_url.clone(),
+            summary: summary(&text, 300),
+            keywords: keywords(&terms, self.settings.keywords, |t| self.stories.idf(t)),
             title,
             text,
             language,
             category: raw.category.clone(),
-            published_at: raw.published.or(raw.updated),
+            published_at,
             fetched_at: raw.fetched_at,
             processed_at: now,
             authors: raw.authors.clone(),
-            entities: Vec::new(),
-            keywords: Vec::new(),
-            summary: None,
-            categories: raw.feed_categories.clone(),
-            story_id: None,
-            fingerprints: Fingerprints { content_hash: hash, simhash: None },
+            entities,
+            categories,
+            story_id: Some(story_id),
+            fingerprints: Fingerprints { content_hash: hash, simhash: Some(simhash(&normalized)) },
             duplicate,
-        }))
+        };
+        Outcome::Article(Box::new(Processed { article, signature, features }))
     }
 
-    /// Remembers an article that was handed on, so later copies are recognised.
-    pub fn record(&mut self, article: &Article) {
-        self.dedup.record(&article.id, &article.fingerprints.content_hash);
+    /// Remembers an article that was handed on, so that later copies and later articles of
+    /// the same story are recognised. Copies are remembered for exact dedup only: the
+    /// canonical article already stands for them.
+    pub fn record(&mut self, p: &Processed) {
+        let a = &p.article;
+        self.exact.record(&a.id, &a.fingerprints.content_hash);
+        if a.duplicate.is_none() {
+            self.near.insert(a.id.clone(), p.signature.clone());
+            let story = a.story_id.clone().unwrap_or_else(|| StoryIndex::new_story_id(&a.id));
+            self.stories.insert(&story, p.features.clone(), a.published_at);
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use newswire_model::{ArticleId, Category, SourceId};
-
-    fn raw(link: &str, title: &str, content: &str) -> RawItem {
-        RawItem {
-            schema_version: SCHEMA_VERSION,
-            id: ArticleId::digest(&[link]),
-            source_id: SourceId::parse("src").unwrap(),
-            feed_url: "file:///feed.xml".into(),
-            guid: None,
-            link: Some(link.into()),
-            title: Some(title.into()),
-            content: Some(content.into()),
-            summary: None,
-            authors: vec![],
-            feed_categories: vec![],
-            published: None,
-            updated: None,
-            language_hint: None,
-            category: Category::general(),
-            fetched_at: Utc::now(),
-            http: None,
-        }
-    }
-
-    fn article(o: Outcome) -> Article {
-        match o {
-            Outcome::Article(a) => *a,
-            Outcome::Dropped(r) => panic!("dropped: {r:?}"),
-        }
-    }
-
-    const BODY: &str = "<p>تلقى وزير الخارجية الروسي سيرجي لافروف اتصالا هاتفيا من نظيره الأميركي ماركو روبيو.</p><script>x</script>";
-
-    #[test]
-    fn cleans_and_detects_language() {
-        let p = Processor::new(&ProcessorSettings::default());
-        let a = article(p.process(&raw("https://a.example/1", "أول &amp; اتصال", BODY), Utc::now()));
-        assert_eq!(a.title, "أول & اتصال");
-        assert!(a.text.starts_with("تلقى وزير") && !a.text.contains('<') && !a.text.contains("x"));
-        assert_eq!(a.language.as_str(), "ar");
-        assert!(a.duplicate.is_none());
-    }
-
-    #[test]
-    fn same_id_is_dropped_only_after_record() {
-        let mut p = Processor::new(&ProcessorSettings::default());
-        let item = raw("https://a.example/1", "t", BODY);
-        let a = article(p.process(&item, Utc::now()));
-        // Not recorded yet (e.g. the publish failed): a redelivery must still go through.
-        assert!(matches!(p.process(&item, Utc::now()), Outcome::Article(_)));
-        p.record(&a);
-        assert_eq!(p.process(&item, Utc::now()), Outcome::Dropped(DropReason::Duplicate));
-    }
-
-    #[test]
-    fn exact_copy_under_another_url_is_marked() {
-        let mut p = Processor::new(&ProcessorSettings::default());
-        let a = article(p.process(&raw("https://a.example/1", "t", BODY), Utc::now()));
-        p.record(&a);
-        // Same text with different markup and a diacritic: same normalised content.
-        let copy =
-            "<div>تلقى وزيرُ الخارجية الروسي سيرجي لافروف اتصالا هاتفيا من نظيره الأميركي ماركو روبيو.</div>";
-        let b = article(p.process(&raw("https://b.example/9", "t", copy), Utc::now()));
-        let dup = b.duplicate.expect("marked as duplicate");
-        assert_eq!(dup.of, a.id);
-        assert_eq!(dup.kind, DuplicateKind::Exact);
-    }
-
-    #[test]
-    fn empty_items_are_dropped() {
-        let p = Processor::new(&ProcessorSettings::default());
-        assert_eq!(
-            p.process(&raw("https://a.example/1", " ", "<script>x</script>"), Utc::now()),
-            Outcome::Dropped(DropReason::Empty)
-        );
-    }
-}
+mod tests;

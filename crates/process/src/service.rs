@@ -53,19 +53,19 @@ async fn handle(bus: &Bus, processor: &mut Processor, metrics: &ProcessorMetrics
             metrics.stage.dropped(reason.as_str());
             ack(d).await;
         }
-        Outcome::Article(article) => match bus.publish_article(&article).await {
+        Outcome::Article(processed) => match bus.publish_article(&processed.article).await {
             Ok(_) => {
-                processor.record(&article);
+                processor.record(&processed);
                 metrics.stage.items_out.inc();
                 ack(d).await;
             }
             Err(e) if e.kind() == BusErrorKind::Message || d.is_last_attempt() => {
                 metrics.stage.failed("publish");
-                tracing::error!(message = "Article cannot be published; dead-lettering.", error = %e, article_id = %article.id);
+                tracing::error!(message = "Article cannot be published; dead-lettering.", error = %e, article_id = %processed.article.id);
                 dead_letter(metrics, d, "publish", &e.to_string()).await;
             }
             Err(e) => {
-                tracing::warn!(message = "Publishing article failed; will retry.", error = %e, article_id = %article.id, delivered = d.delivered());
+                tracing::warn!(message = "Publishing article failed; will retry.", error = %e, article_id = %processed.article.id, delivered = d.delivered());
                 if let Err(error) = d.nak(backoff(d.delivered())).await {
                     tracing::warn!(message = "Nak failed; the server will redeliver after ack_wait.", %error);
                 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use tokio_util::sync::CancellationToken;
 
@@ -99,7 +99,7 @@ impl Drop for FeedServer {
     }
 }
 
-async fn serve(State(routes): State<Routes>, uri: Uri) -> Response {
+async fn serve(State(routes): State<Routes>, uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path().to_owned();
     if let Ok(mut h) = routes.hits.lock() {
         *h.entry(path.clone()).or_default() += 1;
@@ -111,7 +111,17 @@ async fn serve(State(routes): State<Routes>, uri: Uri) -> Response {
             StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR).into_response()
         }
         Some(Route::Body { content_type, body }) => {
-            ([(header::CONTENT_TYPE, content_type)], body).into_response()
+            // A strong ETag from the content, so conditional requests get 304 until it changes.
+            let etag = {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                body.hash(&mut h);
+                format!("\"{:016x}\"", h.finish())
+            };
+            if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+                return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+            }
+            ([(header::CONTENT_TYPE, content_type), (header::ETAG, etag)], body).into_response()
         }
         Some(Route::Slow { delay, body }) => {
             let stream = futures_stream(async move {

@@ -5,8 +5,11 @@
 //! - `newswire run`: fetcher, processor and sink in one process (one admin port).
 //! - `newswire tail [SUBJECT]`: print the messages published on a subject.
 //! - `newswire schema raw-item|article`: print the JSON Schema of a message.
+//! - `newswire inspect feed`, `newswire extract`, `newswire process`: what newswire makes of a
+//!   feed, a page or a corpus, without NATS or a database (see `offline.rs`).
 
 mod demo;
+mod offline;
 
 use std::path::PathBuf;
 
@@ -45,11 +48,55 @@ enum Command {
         /// A NATS subject, wildcards allowed (e.g. `news.articles.ar.>`).
         subject: Option<String>,
     },
+    /// Inspect an input without running the pipeline.
+    Inspect {
+        #[command(subcommand)]
+        what: InspectCommand,
+    },
+    /// Extract the main article of one HTML page (a path, an http(s) URL, or - for stdin).
+    Extract {
+        /// The page.
+        input: String,
+        /// `plain` (the article text), `json` (the whole Article) or `text` (a readable view).
+        #[arg(long, value_enum, default_value = "plain")]
+        format: offline::Format,
+        #[command(flatten)]
+        opts: offline::InputOptions,
+    },
+    /// Run the processor over feeds, pages (.html) and text files (.txt: title line, then the
+    /// body), in the order given, and print one JSON line per article.
+    Process {
+        /// Files, directories (their files in name order), URLs, or - for stdin.
+        #[arg(required = true)]
+        inputs: Vec<String>,
+        /// `json` (one object per line) or `text` (a readable view).
+        #[arg(long, value_enum, default_value = "json")]
+        format: offline::Format,
+        #[command(flatten)]
+        opts: offline::InputOptions,
+        #[command(flatten)]
+        overrides: offline::ProcessOverrides,
+    },
     /// Print the JSON Schema of a message type.
     Schema {
         /// `raw-item` or `article`.
         #[arg(value_parser = ["raw-item", "article"])]
         message: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum InspectCommand {
+    /// Fetch and parse one feed (a path, an http(s) URL, or - for stdin) and print each entry
+    /// as the RawItem the fetcher would publish, in document order.
+    Feed {
+        /// The feed.
+        input: String,
+        /// `json` (one RawItem per line) or `text` (a readable view).
+        #[arg(long, value_enum, default_value = "json")]
+        format: offline::Format,
+        #[command(flatten)]
+        opts: offline::InputOptions,
     },
 }
 
@@ -85,6 +132,18 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
             Ok(std::process::ExitCode::SUCCESS)
         }
+        Command::Inspect { what: InspectCommand::Feed { input, format, opts } } => {
+            let settings = offline_settings(cli.config.as_deref())?;
+            Ok(offline::inspect_feed(settings, &opts, &input, format).await)
+        }
+        Command::Extract { input, format, opts } => {
+            let settings = offline_settings(cli.config.as_deref())?;
+            Ok(offline::extract(settings, &opts, &input, format).await)
+        }
+        Command::Process { inputs, format, opts, overrides } => {
+            let settings = offline_settings(cli.config.as_deref())?;
+            Ok(offline::process(settings, &opts, &overrides, &inputs, format).await)
+        }
         Command::Schema { message } => {
             let schema = match message.as_str() {
                 "article" => newswire_model::article_schema(),
@@ -94,6 +153,17 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
     }
+}
+
+/// Settings for the offline commands: the processor's and fetcher's configuration, with logs
+/// quiet unless asked for (stdout is for results, stderr for one-line errors).
+fn offline_settings(config: Option<&std::path::Path>) -> anyhow::Result<Settings> {
+    let mut settings = Settings::load(config)?;
+    if std::env::var_os("RUST_LOG").is_none() {
+        settings.log.filter = "error".to_owned();
+    }
+    init_logging(&settings.log)?;
+    Ok(settings)
 }
 
 /// All three stages in one process, sharing one registry and one admin server.

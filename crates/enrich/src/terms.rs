@@ -1,0 +1,170 @@
+//! Terms of a text: the words that carry its meaning, for keywords and story similarity.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use newswire_clean::normalize_for_matching;
+
+/// Arabic and English function words and the reporting verbs every news article uses; they
+/// say nothing about the story. Written in ordinary spelling and normalised at start.
+const STOP_WORDS: &str = "
+في من على إلى الى عن مع أن إن ان كان كانت يكون تكون قد لا ما لم لن هذا هذه ذلك تلك التي الذي الذين اللذين
+بين بعد قبل حتى أو او ثم كل كما أيضا أيضاً غير أي اي أنه انه أنها انها فيه فيها به بها له لها لهم لهما منها منه
+عليه عليها عليهم إليه اليه هو هي هم هما نحن وهو وهي وقد ولا وفي ومن وعلى وإن وأن وكان عند منذ خلال حيث حول
+دون ضد عبر لدى لقد إذا اذا إذ كذلك ذاته نفسه بشأن بشكل بما وبما ضمن تجاه نحو يوم اليوم أمس الأحد الاثنين
+الثلاثاء الأربعاء الخميس الجمعة السبت قال وقال قالت وقالت أضاف وأضاف أضافت وأضافت أكد وأكد أكدت وأكدت أشار
+وأشار أشارت وأشارت أعلن وأعلن أعلنت وأعلنت ذكر وذكر ذكرت وذكرت أوضح وأوضح تابع وتابع مشيرا مؤكدا موضحا وفقا
+وفق حسب بحسب وبحسب ووفقا لما كما أن إلا الا بل لكن ولكن فقط جدا هناك هنا الآن عام عاما سنة شهر الماضي المقبل
+الجاري أول الأول ثاني الثاني آخر اخر أخرى اخرى
+the a an and or of to in on at by for with from as is are was were be been being it its this that these those
+he she they we you i his her their our your not no but if then than so such also into over after before about
+said says say told according which who whom whose what when where while will would can could should may might
+has have had do does did just more most other some any all each new up out there here one two
+";
+
+static STOP: LazyLock<HashSet<String>> =
+    LazyLock::new(|| STOP_WORDS.split_whitespace().map(normalize_for_matching).collect());
+
+/// Strips Arabic proclitics (و ف ب ل ك and the article ال) from a normalised word when at
+/// least three letters remain: والروسيه → روسيه, بالرياض → رياض, للتعاون → تعاون.
+pub(crate) fn strip_clitics(word: &str) -> &str {
+    let mut w = word;
+    for prefix in ["وال", "فال", "بال", "كال", "لل", "ال"] {
+        if let Some(rest) = w.strip_prefix(prefix)
+            && rest.chars().count() >= 3
+        {
+            return rest;
+        }
+    }
+    if let Some(rest) = w.strip_prefix(['و', 'ف', 'ب', 'ل', 'ك'])
+        && rest.chars().count() >= 4
+    {
+        w = rest;
+    }
+    w
+}
+
+/// The form a word is counted in: clitics stripped (Arabic); other scripts unchanged.
+pub fn stem(word: &str) -> &str {
+    strip_clitics(word)
+}
+
+/// Weighted terms of a normalised text: stems of content words with their counts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Terms {
+    /// Stem → count.
+    pub counts: HashMap<String, u32>,
+    /// Stem → the word it was most often written as (for display: keywords).
+    pub surface: HashMap<String, String>,
+}
+
+impl Terms {
+    /// The terms of a normalised text (stop words, numbers and one-letter words left out).
+    pub fn of(normalized: &str) -> Self {
+        let mut counts = HashMap::new();
+        let mut forms: HashMap<String, HashMap<&str, u32>> = HashMap::new();
+        for w in normalized.split(' ') {
+            if w.chars().count() < 2 || w.chars().all(|c| c.is_ascii_digit()) || STOP.contains(w) {
+                continue;
+            }
+            let s = stem(w);
+            if STOP.contains(s) {
+                continue;
+            }
+            *counts.entry(s.to_owned()).or_insert(0) += 1;
+            *forms.entry(s.to_owned()).or_default().entry(w).or_insert(0) += 1;
+        }
+        // The most frequent form, the shortest on ties (the one with fewest clitics).
+        let surface = forms
+            .into_iter()
+            .filter_map(|(stem, f)| {
+                let best =
+                    f.into_iter().max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.len().cmp(&a.0.len())))?;
+                Some((stem, best.0.to_owned()))
+            })
+            .collect();
+        Self { counts, surface }
+    }
+}
+
+/// The `k` most salient terms: count × `idf(term)`, ties by term; each as the word the text
+/// used most for it.
+pub fn keywords(terms: &Terms, k: usize, idf: impl Fn(&str) -> f32) -> Vec<String> {
+    let mut scored: Vec<(f32, &String)> =
+        terms.counts.iter().map(|(t, c)| ((1.0 + (*c as f32).ln()) * idf(t), t)).collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    scored.into_iter().take(k).map(|(_, t)| terms.surface.get(t).unwrap_or(t).clone()).collect()
+}
+
+/// A lead summary: the first sentences of the text, up to about `max_chars` characters.
+pub fn summary(text: &str, max_chars: usize) -> Option<String> {
+    let mut out = String::new();
+    for para in text.split("\n\n") {
+        for sentence in split_sentences(para) {
+            let len = out.chars().count() + sentence.chars().count();
+            if !out.is_empty() && len > max_chars {
+                return Some(out);
+            }
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(sentence);
+            if out.chars().count() >= max_chars / 2 {
+                return Some(out);
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+fn split_sentences(para: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let chars: Vec<(usize, char)> = para.char_indices().collect();
+    for (n, (i, c)) in chars.iter().enumerate() {
+        let end_mark = matches!(c, '.' | '؟' | '?' | '!' | '۔');
+        let followed_by_space = chars.get(n + 1).is_none_or(|(_, next)| next.is_whitespace());
+        if end_mark && followed_by_space {
+            let end = i + c.len_utf8();
+            let s = para[start..end].trim();
+            if !s.is_empty() {
+                out.push(s);
+            }
+            start = end;
+        }
+    }
+    let rest = para[start..].trim();
+    if !rest.is_empty() {
+        out.push(rest);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_words_and_clitics() {
+        let t =
+            Terms::of(&normalize_for_matching("وقال الوزير إن التعاون مع روسيا والتعاون الاقتصادي في 2025"));
+        assert_eq!(t.counts.get("تعاون"), Some(&2));
+        assert!(t.counts.contains_key("وزير") && t.counts.contains_key("روسيا"));
+        assert!(
+            !t.counts.contains_key("قال") && !t.counts.contains_key("في") && !t.counts.contains_key("2025")
+        );
+    }
+
+    #[test]
+    fn keywords_prefer_frequent_rare_terms() {
+        let t = Terms::of("alpha alpha beta gamma");
+        assert_eq!(keywords(&t, 2, |w| if w == "gamma" { 3.0 } else { 1.0 }), ["gamma", "alpha"]);
+    }
+
+    #[test]
+    fn summary_takes_lead_sentences() {
+        let s = summary("First sentence here. Second one! Third?\n\nNext paragraph.", 60).unwrap();
+        assert_eq!(s, "First sentence here. Second one!");
+        assert_eq!(summary("", 100), None);
+    }
+}

@@ -1,0 +1,448 @@
+//! The offline inspection commands: `inspect feed`, `extract`, `process`. They call the same
+//! library code as the services (fetch limits and guard, charset handling, parsing, cleaning,
+//! dedup, enrichment), with no NATS and no database.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chrono::Utc;
+use newswire_app::Settings;
+use newswire_fetch::{FeedContext, FeedUrl, FetchError, HttpFetcher, Validators, decode_html, parse_feed};
+use newswire_model::{Article, Category, Lang, RawItem, SourceId};
+use newswire_process::inputs::{InputContext, raw_from_page, raw_from_text};
+use newswire_process::{Outcome, Processor};
+
+/// Exit code when an input could not be read (missing file, network error, refused URL, too
+/// large).
+pub const EXIT_UNREADABLE: u8 = 1;
+/// Exit code for usage and configuration errors (also clap's).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code when an input was read but is not usable (not a feed, malformed XML, unknown
+/// encoding, binary data, no article text).
+pub const EXIT_UNUSABLE: u8 = 3;
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One JSON object per line.
+    Json,
+    /// A readable view for a person.
+    Text,
+    /// The article text only, paragraphs separated by blank lines (`extract` only).
+    Plain,
+}
+
+/// Options shared by the offline commands.
+#[derive(clap::Args, Debug, Clone)]
+pub struct InputOptions {
+    /// Source id given to the items.
+    #[arg(long, default_value = "cli")]
+    pub source: String,
+    /// Language hint (used when detection is unsure).
+    #[arg(long)]
+    pub language: Option<String>,
+    /// Category given to the items.
+    #[arg(long, default_value = "general")]
+    pub category: String,
+}
+
+/// An input failure: the message (naming the input) and its exit code.
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl From<FetchError> for Failure {
+    fn from(e: FetchError) -> Self {
+        let code = match e {
+            FetchError::Io { .. }
+            | FetchError::Network { .. }
+            | FetchError::Status { .. }
+            | FetchError::TooLarge { .. }
+            | FetchError::Refused { .. }
+            | FetchError::InvalidUrl { .. } => EXIT_UNREADABLE,
+            FetchError::NotAFeed { .. } | FetchError::Malformed { .. } | FetchError::Encoding { .. } => {
+                EXIT_UNUSABLE
+            }
+        };
+        Failure { message: e.to_string(), code }
+    }
+}
+
+fn fail(f: &Failure) {
+    eprintln!("newswire: {}", f.message);
+}
+
+struct Env {
+    http: HttpFetcher,
+    settings: Settings,
+    source: SourceId,
+    language: Option<Lang>,
+    category: Category,
+}
+
+fn env(settings: Settings, opts: &InputOptions) -> Result<Env, String> {
+    let source = SourceId::parse(&opts.source).map_err(|e| format!("--source: {e}"))?;
+    let language =
+        opts.language.as_deref().map(Lang::parse).transpose().map_err(|e| format!("--language: {e}"))?;
+    let category = Category::parse(&opts.category).map_err(|e| format!("--category: {e}"))?;
+    let http = HttpFetcher::new(&settings.fetcher).map_err(|e| e.to_string())?;
+    Ok(Env { http, settings, source, language, category })
+}
+
+/// Bytes of an input, with the HTTP content type when fetched.
+struct Input {
+    origin: String,
+    bytes: Vec<u8>,
+    content_type: Option<String>,
+    base_url: Option<url::Url>,
+    http: Option<newswire_model::HttpMeta>,
+}
+
+async fn read(env: &Env, input: &str) -> Result<Input, Failure> {
+    let url = env.http.guard().parse(input)?;
+    if let FeedUrl::File(p) = &url
+        && !p.exists()
+    {
+        return Err(Failure { message: format!("{input}: no such file"), code: EXIT_UNREADABLE });
+    }
+    let body = env.http.fetch(&url, &Validators::default()).await?;
+    Ok(Input {
+        origin: input.to_owned(),
+        bytes: body.bytes,
+        content_type: body.content_type,
+        base_url: body.base_url,
+        http: body.http,
+    })
+}
+
+fn input_ctx(env: &Env, origin: &str) -> InputContext {
+    InputContext {
+        source_id: env.source.clone(),
+        origin: origin.to_owned(),
+        language_hint: env.language.clone(),
+        category: env.category.clone(),
+        fetched_at: Utc::now(),
+    }
+}
+
+fn feed_items(env: &Env, input: &Input) -> Result<Vec<RawItem>, Failure> {
+    let ctx = FeedContext {
+        source_id: env.source.clone(),
+        feed_url: input.origin.clone(),
+        base_url: input.base_url.clone(),
+        language_hint: env.language.clone(),
+        category: env.category.clone(),
+        fetched_at: Utc::now(),
+        http: input.http.clone(),
+    };
+    Ok(parse_feed(&input.bytes, input.content_type.as_deref(), &ctx)?.items)
+}
+
+fn page_text(input: &Input) -> Result<String, Failure> {
+    let decoded = decode_html(&input.bytes, input.content_type.as_deref(), &input.origin)?;
+    if decoded.text.chars().take(1024).filter(|c| c.is_control() && !c.is_whitespace()).count() > 8 {
+        return Err(Failure {
+            message: format!("{}: binary data, not a page", input.origin),
+            code: EXIT_UNUSABLE,
+        });
+    }
+    Ok(decoded.text)
+}
+
+fn print_line(out: &mut impl Write, line: &str) -> bool {
+    // A closed pipe (`| head`) ends the command quietly.
+    writeln!(out, "{line}").is_ok()
+}
+
+/// `newswire inspect feed`.
+pub async fn inspect_feed(settings: Settings, opts: &InputOptions, input: &str, format: Format) -> ExitCode {
+    let env = match env(settings, opts) {
+        Ok(e) => e,
+        Err(m) => {
+            eprintln!("newswire: {m}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let items = match read(&env, input).await.and_then(|i| feed_items(&env, &i)) {
+        Ok(items) => items,
+        Err(f) => {
+            fail(&f);
+            return ExitCode::from(f.code);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    for item in &items {
+        let line = match format {
+            Format::Text => format!(
+                "{}\n  id: {}\n  link: {}\n  published: {}\n  language hint: {}\n",
+                item.title.as_deref().unwrap_or("(no title)"),
+                item.id,
+                item.link.as_deref().unwrap_or("-"),
+                item.published.map(|d| d.to_rfc3339()).unwrap_or_else(|| "-".into()),
+                item.language_hint.as_ref().map(Lang::as_str).unwrap_or("-"),
+            ),
+            _ => match serde_json::to_string(item) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("newswire: {input}: cannot encode item: {e}");
+                    return ExitCode::from(EXIT_UNUSABLE);
+                }
+            },
+        };
+        if !print_line(&mut out, &line) {
+            break;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `newswire extract`.
+pub async fn extract(settings: Settings, opts: &InputOptions, input: &str, format: Format) -> ExitCode {
+    let env = match env(settings, opts) {
+        Ok(e) => e,
+        Err(m) => {
+            eprintln!("newswire: {m}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let processor = Processor::new(&env.settings.processor);
+    let result = read(&env, input).await.and_then(|i| {
+        let html = page_text(&i)?;
+        let (raw, _) = raw_from_page(&html, &input_ctx(&env, input));
+        match processor.process(&raw, Utc::now()) {
+            Outcome::Article(p) => Ok(p.article),
+            Outcome::Dropped(_) => {
+                Err(Failure { message: format!("{input}: no article text found"), code: EXIT_UNUSABLE })
+            }
+        }
+    });
+    let article = match result {
+        Ok(a) => a,
+        Err(f) => {
+            fail(&f);
+            return ExitCode::from(f.code);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let text = match format {
+        Format::Plain => article.text.clone(),
+        Format::Text => readable(&article, input),
+        Format::Json => serde_json::to_string(&article).unwrap_or_default(),
+    };
+    print_line(&mut out, &text);
+    ExitCode::SUCCESS
+}
+
+/// What an input file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Feed,
+    Page,
+    Text,
+}
+
+fn kind_of(path: &str, input: &Input) -> Kind {
+    let ext = Path::new(path).extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("txt" | "text") => return Kind::Text,
+        Some("html" | "htm" | "xhtml") => return Kind::Page,
+        Some("xml" | "rss" | "atom" | "rdf" | "json") => return Kind::Feed,
+        _ => {}
+    }
+    if let Some(ct) = input.content_type.as_deref() {
+        if ct.contains("html") {
+            return Kind::Page;
+        }
+        if ct.contains("xml") || ct.contains("json") {
+            return Kind::Feed;
+        }
+        if ct.starts_with("text/plain") {
+            return Kind::Text;
+        }
+    }
+    let head: String =
+        String::from_utf8_lossy(&input.bytes[..input.bytes.len().min(512)]).to_ascii_lowercase();
+    let head = head.trim_start_matches('\u{feff}').trim_start();
+    if head.contains("<html") || head.starts_with("<!doctype html") {
+        Kind::Page
+    } else if head.starts_with('<') || head.starts_with('{') {
+        Kind::Feed
+    } else {
+        Kind::Text
+    }
+}
+
+/// Expands directories into their files in name order (not recursive; hidden files skipped).
+fn expand(inputs: &[String]) -> Vec<Result<String, Failure>> {
+    let mut out = Vec::new();
+    for i in inputs {
+        let p = PathBuf::from(i);
+        if i != "-" && p.is_dir() {
+            match std::fs::read_dir(&p) {
+                Ok(rd) => {
+                    let mut files: Vec<PathBuf> = rd
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|f| {
+                            f.is_file()
+                                && !f.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                        })
+                        .collect();
+                    files.sort();
+                    out.extend(files.into_iter().map(|f| Ok(f.display().to_string())));
+                }
+                Err(e) => out.push(Err(Failure { message: format!("{i}: {e}"), code: EXIT_UNREADABLE })),
+            }
+        } else {
+            out.push(Ok(i.clone()));
+        }
+    }
+    out
+}
+
+/// Overrides of the processor settings from the command line.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ProcessOverrides {
+    /// Near-duplicate threshold (estimated Jaccard of word 3-shingles).
+    #[arg(long)]
+    pub near_dup_threshold: Option<f32>,
+    /// Story clustering threshold (TF-IDF cosine of terms and entities).
+    #[arg(long)]
+    pub story_threshold: Option<f32>,
+    /// Articles remembered for near-duplicate detection.
+    #[arg(long)]
+    pub near_dup_window: Option<usize>,
+    /// Articles remembered for story clustering.
+    #[arg(long)]
+    pub story_window: Option<usize>,
+}
+
+/// `newswire process`.
+pub async fn process(
+    mut settings: Settings,
+    opts: &InputOptions,
+    overrides: &ProcessOverrides,
+    inputs: &[String],
+    format: Format,
+) -> ExitCode {
+    let p = &mut settings.processor;
+    p.near_dup_threshold = overrides.near_dup_threshold.unwrap_or(p.near_dup_threshold);
+    p.story_threshold = overrides.story_threshold.unwrap_or(p.story_threshold);
+    p.near_dup_window = overrides.near_dup_window.unwrap_or(p.near_dup_window);
+    p.story_window = overrides.story_window.unwrap_or(p.story_window);
+    let env = match env(settings, opts) {
+        Ok(e) => e,
+        Err(m) => {
+            eprintln!("newswire: {m}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let mut processor = Processor::new(&env.settings.processor);
+    let mut worst = 0u8;
+    let mut out = std::io::stdout().lock();
+    for input in expand(inputs) {
+        let result = match input {
+            Ok(path) => process_one(&env, &mut processor, &path, format, &mut out).await,
+            Err(f) => Err(f),
+        };
+        match result {
+            Ok(true) => {}
+            Ok(false) => break, // stdout closed
+            Err(f) => {
+                fail(&f);
+                worst = worst.max(f.code);
+            }
+        }
+    }
+    if worst == 0 { ExitCode::SUCCESS } else { ExitCode::from(worst) }
+}
+
+/// Processes one input; `Ok(false)` when stdout was closed.
+async fn process_one(
+    env: &Env,
+    processor: &mut Processor,
+    path: &str,
+    format: Format,
+    out: &mut impl Write,
+) -> Result<bool, Failure> {
+    let input = read(env, path).await?;
+    let items: Vec<(String, RawItem)> = match kind_of(path, &input) {
+        Kind::Feed => feed_items(env, &input)?
+            .into_iter()
+            .map(|i| (i.link.clone().map_or_else(|| path.to_owned(), |l| format!("{path}#{l}")), i))
+            .collect(),
+        Kind::Page => {
+            let html = page_text(&input)?;
+            vec![(path.to_owned(), raw_from_page(&html, &input_ctx(env, path)).0)]
+        }
+        Kind::Text => {
+            let text = String::from_utf8(input.bytes)
+                .map_err(|_| Failure { message: format!("{path}: not UTF-8 text"), code: EXIT_UNUSABLE })?;
+            if text.chars().take(1024).filter(|c| c.is_control() && !c.is_whitespace()).count() > 8 {
+                return Err(Failure { message: format!("{path}: binary data"), code: EXIT_UNUSABLE });
+            }
+            vec![(path.to_owned(), raw_from_text(&text, &input_ctx(env, path)))]
+        }
+    };
+    if items.is_empty() {
+        return Err(Failure { message: format!("{path}: no articles"), code: EXIT_UNUSABLE });
+    }
+    for (origin, raw) in items {
+        match processor.process(&raw, Utc::now()) {
+            Outcome::Article(p) => {
+                let line = match format {
+                    Format::Text => readable(&p.article, &origin),
+                    _ => json_line(&p.article, &origin),
+                };
+                processor.record(&p);
+                if !print_line(out, &line) {
+                    return Ok(false);
+                }
+            }
+            Outcome::Dropped(reason) => {
+                eprintln!("newswire: {origin}: dropped ({})", reason.as_str());
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// The article as JSON with the `input`, `duplicate_of` and `similarity` fields added.
+fn json_line(a: &Article, input: &str) -> String {
+    let mut v = serde_json::to_value(a).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("input".into(), input.into());
+        o.insert("duplicate_of".into(), a.duplicate.as_ref().map(|d| d.of.to_string()).into());
+        o.insert("similarity".into(), a.duplicate.as_ref().map(|d| f64::from(d.similarity)).into());
+    }
+    v.to_string()
+}
+
+/// A readable view: title, language, story, duplicate decision, entities, first lines.
+fn readable(a: &Article, input: &str) -> String {
+    let dup = match &a.duplicate {
+        Some(d) => {
+            format!("{:?} duplicate of {} (similarity {:.2})", d.kind, d.of, d.similarity).to_lowercase()
+        }
+        None => "original".to_owned(),
+    };
+    let entities: Vec<String> =
+        a.entities.iter().take(12).map(|e| format!("{} ({})", e.name, e.count)).collect();
+    let lines: Vec<&str> = a.text.split("\n\n").take(3).collect();
+    format!(
+        "── {input}\n   title:     {}\n   id:        {}\n   language:  {}\n   published: {}\n   story:     {}\n   dedup:     {dup}\n   entities:  {}\n   keywords:  {}\n   text:      {}\n",
+        a.title,
+        a.id,
+        a.language,
+        a.published_at.map(|d| d.to_rfc3339()).unwrap_or_else(|| "-".into()),
+        a.story_id.as_deref().unwrap_or("-"),
+        if entities.is_empty() { "-".to_owned() } else { entities.join(", ") },
+        a.keywords.join(", "),
+        lines
+            .iter()
+            .map(|l| l.chars().take(160).collect::<String>())
+            .collect::<Vec<_>>()
+            .join("\n              "),
+    )
+}

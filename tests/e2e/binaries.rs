@@ -1,0 +1,116 @@
+//! The service binaries as a user runs them: configuration from the environment, admin
+//! endpoints, `--once`, SIGTERM, and a bad configuration value.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use newswire_store::{ArticleStore, SqliteStore};
+use newswire_testkit::{FeedServer, Route, TestNats, scrape_metric, seeds, wait_until};
+use tokio::process::{Child, Command};
+
+/// `target/<profile>/<name>`: `cargo test --workspace` builds every binary of the workspace.
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} not built; run `cargo build --workspace` or `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+fn service(name: &str, env: &[(&str, String)]) -> Command {
+    let mut c = Command::new(binary(name));
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    c
+}
+
+async fn terminate(mut child: Child) -> std::process::ExitStatus {
+    let pid = child.id().unwrap();
+    let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+    tokio::time::timeout(Duration::from_secs(15), child.wait()).await.expect("exit after SIGTERM").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_run_from_env_config_and_stop_cleanly_on_sigterm() {
+    let nats = TestNats::start();
+    let feeds = FeedServer::start().await;
+    feeds.set("/seeds.atom", Route::body("application/atom+xml", seeds::atom(&seeds::load())));
+    let dir = tempfile::tempdir().unwrap();
+    let feeds_file = dir.path().join("feeds.toml");
+    std::fs::write(
+        &feeds_file,
+        format!("[[feed]]\nid = \"seeds\"\nurl = \"{}\"\n", feeds.url("/seeds.atom")),
+    )
+    .unwrap();
+    let db = dir.path().join("news.db");
+    let (sink_admin, processor_admin, fetcher_admin) = (free_addr(), free_addr(), free_addr());
+    let env = vec![
+        ("NEWSWIRE_NATS__URL", nats.url()),
+        ("NEWSWIRE_LOG__FORMAT", "json".to_owned()),
+        ("NEWSWIRE_SINK__SQLITE_PATH", db.display().to_string()),
+        ("NEWSWIRE_SINK__ADMIN_LISTEN", sink_admin.clone()),
+        ("NEWSWIRE_PROCESSOR__ADMIN_LISTEN", processor_admin.clone()),
+        ("NEWSWIRE_FETCHER__ADMIN_LISTEN", fetcher_admin),
+        ("NEWSWIRE_FETCHER__FEEDS_FILE", feeds_file.display().to_string()),
+        ("NEWSWIRE_FETCHER__ALLOW_PRIVATE_NETWORKS", "true".to_owned()),
+    ];
+    let sink = service("newswire-sink", &env).spawn().unwrap();
+    let processor = service("newswire-processor", &env).spawn().unwrap();
+    let fetched = service("newswire-fetcher", &env).arg("--once").output().await.unwrap();
+    assert!(fetched.status.success(), "fetcher --once failed: {}", String::from_utf8_lossy(&fetched.stderr));
+
+    let sink_metrics = format!("http://{sink_admin}/metrics");
+    wait_until(Duration::from_secs(30), "5 articles stored by the sink binary", || async {
+        let store = SqliteStore::open(&db, 1).await.ok()?;
+        (store.count().await.ok()? == 5).then_some(())
+    })
+    .await;
+    wait_until(Duration::from_secs(10), "sink metrics to show 5 inserted", || async {
+        (scrape_metric(&sink_metrics, "newswire_sink_articles_stored_total{result=\"inserted\"}").await
+            == 5.0)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        scrape_metric(&format!("http://{processor_admin}/metrics"), "newswire_processor_items_out_total")
+            .await,
+        5.0
+    );
+
+    for child in [sink, processor] {
+        let status = terminate(child).await;
+        assert!(status.success(), "service did not exit cleanly on SIGTERM: {status}");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_config_value_is_a_startup_error_naming_the_key() {
+    let out =
+        service("newswire-sink", &[("NEWSWIRE_SINK__BATCH_SIZE", "lots".to_owned())]).output().await.unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("config key `sink.batch_size`"), "{stderr}");
+    let out = service("newswire-processor", &[("NEWSWIRE_PROCESSOR__BATCHSIZE", "1".to_owned())])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown field `batchsize`") && stderr.contains("batch_size"), "{stderr}");
+}
