@@ -274,7 +274,12 @@ fn kind_of(path: &str, input: &Input) -> Kind {
     }
 }
 
-/// Expands directories into their files in name order (not recursive; hidden files skipped).
+/// File extensions taken from a directory; files named explicitly are read whatever their name.
+const INPUT_EXTENSIONS: &[&str] =
+    &["txt", "text", "html", "htm", "xhtml", "xml", "rss", "atom", "rdf", "json"];
+
+/// Expands directories into their input files in name order (not recursive; hidden files and
+/// other extensions skipped).
 fn expand(inputs: &[String]) -> Vec<Result<String, Failure>> {
     let mut out = Vec::new();
     for i in inputs {
@@ -287,6 +292,9 @@ fn expand(inputs: &[String]) -> Vec<Result<String, Failure>> {
                         .filter(|f| {
                             f.is_file()
                                 && !f.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                                && f.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                                    INPUT_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())
+                                })
                         })
                         .collect();
                     files.sort();
