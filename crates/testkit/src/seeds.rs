@@ -199,10 +199,10 @@ mod tests {
         assert_eq!(chrono_rfc2822("2021-01-29T10:00:00Z"), "Fri, 29 Jan 2021 10:00:00 +0000");
     }
 
-    /// The sample feeds shipped for the demo are exactly what the generator makes from the
+    /// The sample feeds and pages shipped for the demo and the README are exactly what the generator makes from the
     /// seeds. Regenerate with `UPDATE_SAMPLES=1 cargo test -p newswire-testkit`.
     #[test]
-    fn committed_sample_feeds_match_the_seeds() {
+    fn committed_sample_feeds_and_pages_match_the_seeds() {
         let seeds = load();
         assert_eq!(seeds.len(), 5, "the five seed articles");
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/feeds");
@@ -220,6 +220,17 @@ mod tests {
                 "{} is stale; run UPDATE_SAMPLES=1 cargo test -p newswire-testkit",
                 path.display()
             );
+        }
+        // One HTML page per seed, for `newswire extract` and `newswire process` examples.
+        let pages = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/pages");
+        for seed in &seeds {
+            let path = pages.join(format!("{}.html", seed.stem));
+            if std::env::var_os("UPDATE_SAMPLES").is_some() {
+                std::fs::create_dir_all(&pages).unwrap();
+                std::fs::write(&path, seed.html_page()).unwrap();
+            }
+            let committed = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(committed == seed.html_page(), "{} is stale; run UPDATE_SAMPLES=1 cargo test -p newswire-testkit", path.display());
         }
     }
 }
