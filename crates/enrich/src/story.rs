@@ -124,7 +124,11 @@ impl StoryIndex {
                 _ => true,
             })
             .map(|d| {
-                let (small, large) = if weights.len() <= d.weights.len() { (&weights, &d.weights) } else { (&d.weights, &weights) };
+                let (small, large) = if weights.len() <= d.weights.len() {
+                    (&weights, &d.weights)
+                } else {
+                    (&d.weights, &weights)
+                };
                 let dot: f32 = small.iter().filter_map(|(k, w)| large.get(k).map(|v| w * v)).sum();
                 (d, if d.norm == 0.0 { 0.0 } else { dot / (norm * d.norm) })
             })
@@ -201,7 +205,8 @@ mod tests {
     #[test]
     fn similar_articles_share_a_story_and_unrelated_ones_do_not() {
         let mut idx = StoryIndex::new(settings());
-        let a = idx.features(&terms("earthquake hits coastal city rescue teams search rubble survivors"), &[]);
+        let a =
+            idx.features(&terms("earthquake hits coastal city rescue teams search rubble survivors"), &[]);
         idx.insert("s1", a, None);
         let b = idx.features(&terms("rescue teams search rubble after earthquake in coastal city"), &[]);
         assert_eq!(idx.best_story(&b, None).map(|s| s.0), Some("s1".to_owned()));
@@ -223,7 +228,9 @@ mod tests {
     #[test]
     fn the_window_forgets_the_oldest_and_keeps_the_index_consistent() {
         let mut idx = StoryIndex::new(settings());
-        for (i, text) in ["alpha beta gamma", "delta epsilon zeta", "eta theta iota", "kappa lambda mu"].iter().enumerate() {
+        for (i, text) in
+            ["alpha beta gamma", "delta epsilon zeta", "eta theta iota", "kappa lambda mu"].iter().enumerate()
+        {
             let f = idx.features(&terms(text), &[]);
             idx.insert(&format!("s{i}"), f, None);
         }

@@ -57,6 +57,13 @@ async fn handle(bus: &Bus, processor: &mut Processor, metrics: &ProcessorMetrics
             Ok(_) => {
                 processor.record(&processed);
                 metrics.stage.items_out.inc();
+                if let Some(d) = &processed.article.duplicate {
+                    let kind = match d.kind {
+                        newswire_model::DuplicateKind::Exact => "exact",
+                        newswire_model::DuplicateKind::Near => "near",
+                    };
+                    metrics.duplicates.with_label_values(&[kind]).inc();
+                }
                 ack(d).await;
             }
             Err(e) if e.kind() == BusErrorKind::Message || d.is_last_attempt() => {

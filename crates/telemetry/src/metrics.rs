@@ -134,6 +134,9 @@ pub struct ProcessorMetrics {
     pub process_duration: Histogram,
     /// `newswire_processor_dead_lettered_total`: messages moved to the dead-letter stream.
     pub dead_lettered: IntCounter,
+    /// `newswire_processor_duplicates_total{kind}`: articles published as copies of earlier
+    /// ones (`exact`, `near`).
+    pub duplicates: IntCounterVec,
 }
 
 impl ProcessorMetrics {
@@ -144,7 +147,16 @@ impl ProcessorMetrics {
             "Messages moved to the dead-letter stream by the processor.",
         )?;
         registry.register(Box::new(dead_lettered.clone()))?;
+        let duplicates = IntCounterVec::new(
+            Opts::new(
+                "newswire_processor_duplicates_total",
+                "Articles published as copies of earlier ones, by kind.",
+            ),
+            &["kind"],
+        )?;
+        registry.register(Box::new(duplicates.clone()))?;
         Ok(Self {
+            duplicates,
             stage: StageCounters::new("processor", registry)?,
             process_duration: histogram(
                 "newswire_processor_process_duration_seconds",
@@ -249,6 +261,7 @@ mod tests {
             &f.polls,
             &p.stage.items_dropped,
             &p.stage.items_failed,
+            &p.duplicates,
             &s.stage.items_dropped,
             &s.stage.items_failed,
             &s.stored,

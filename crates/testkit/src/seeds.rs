@@ -230,7 +230,11 @@ mod tests {
                 std::fs::write(&path, seed.html_page()).unwrap();
             }
             let committed = std::fs::read_to_string(&path).unwrap_or_default();
-            assert!(committed == seed.html_page(), "{} is stale; run UPDATE_SAMPLES=1 cargo test -p newswire-testkit", path.display());
+            assert!(
+                committed == seed.html_page(),
+                "{} is stale; run UPDATE_SAMPLES=1 cargo test -p newswire-testkit",
+                path.display()
+            );
         }
     }
 }
