@@ -79,10 +79,7 @@ impl Bus {
     /// Messages of a role's consumer not yet acked (pending delivery plus in flight); 0 when
     /// the consumer does not exist yet. Used to wait for the pipeline to drain.
     pub async fn pending(&self, role: ConsumerRole) -> Result<u64, BusError> {
-        let stream_name = match role {
-            ConsumerRole::Processor => &self.settings.raw_stream.name,
-            ConsumerRole::Sink => &self.settings.articles_stream.name,
-        };
+        let stream_name = self.stream_of(role);
         let err = |message: String| BusError::Consumer {
             stream: stream_name.clone(),
             consumer: role.durable_name().to_owned(),
@@ -93,6 +90,14 @@ impl Bus {
             Ok(info) => Ok(info.num_pending + info.num_ack_pending as u64),
             Err(e) if e.to_string().contains("not found") => Ok(0),
             Err(e) => Err(err(e.to_string())),
+        }
+    }
+
+    /// The stream a role consumes.
+    fn stream_of(&self, role: ConsumerRole) -> &String {
+        match role {
+            ConsumerRole::Processor => &self.settings.raw_stream.name,
+            ConsumerRole::Sink => &self.settings.articles_stream.name,
         }
     }
 
@@ -229,9 +234,10 @@ impl Bus {
 
     /// Opens (creating if needed) the durable pull consumer of a pipeline role.
     pub async fn consumer(&self, role: ConsumerRole) -> Result<Consumer, BusError> {
-        let (stream_name, filter) = match role {
-            ConsumerRole::Processor => (&self.settings.raw_stream.name, self.subjects.raw_all()),
-            ConsumerRole::Sink => (&self.settings.articles_stream.name, self.subjects.articles_all()),
+        let stream_name = self.stream_of(role);
+        let filter = match role {
+            ConsumerRole::Processor => self.subjects.raw_all(),
+            ConsumerRole::Sink => self.subjects.articles_all(),
         };
         let durable = role.durable_name();
         let err = |message: String| BusError::Consumer {

@@ -178,10 +178,29 @@ impl Delivery {
         self.msg.ack_with(AckKind::Nak(Some(delay))).await.map_err(|e| BusError::Ack(e.to_string()))
     }
 
+    /// Asks for redelivery after a back-off that grows with the number of deliveries (1 s,
+    /// 2 s, 4 s … capped at 60 s), so that a sick dependency is not hammered. A failed nak is
+    /// only logged: the server redelivers after `ack_wait` anyway.
+    pub async fn retry_later(&self) {
+        if let Err(error) = self.nak(redelivery_backoff(self.delivered())).await {
+            tracing::warn!(message = "Nak failed; the server will redeliver after ack_wait.", %error);
+        }
+    }
+
     /// Copies the message to `<root>.dlq.<stage>` with the reason in headers, then terminates
-    /// it so it is never redelivered. If the dead-letter publish fails, the message is nacked
-    /// instead: it is never lost.
-    pub async fn dead_letter(&self, reason: &'static str, error: &str) -> Result<(), BusError> {
+    /// it so it is never redelivered; `true` when done. If the dead-letter publish fails, the
+    /// message is nacked instead (it is never lost), the failure is logged and `false` returned.
+    pub async fn dead_letter(&self, reason: &'static str, error: &str) -> bool {
+        match self.try_dead_letter(reason, error).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(message = "Dead-lettering failed; message nacked for redelivery.", error = %e, reason);
+                false
+            }
+        }
+    }
+
+    async fn try_dead_letter(&self, reason: &'static str, error: &str) -> Result<(), BusError> {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(DLQ_REASON_HEADER, reason);
         // Header values cannot hold newlines; errors are one line anyway, but be sure.
@@ -197,5 +216,21 @@ impl Delivery {
                 Err(e)
             }
         }
+    }
+}
+
+/// Delay before the `delivered`-th redelivery: 1 s, 2 s, 4 s … capped at 60 s.
+pub fn redelivery_backoff(delivered: i64) -> Duration {
+    Duration::from_secs(1u64 << delivered.clamp(1, 7).saturating_sub(1)).min(Duration::from_secs(60))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let secs: Vec<u64> = (0..10).map(|d| redelivery_backoff(d).as_secs()).collect();
+        assert_eq!(secs, [1, 1, 2, 4, 8, 16, 32, 60, 60, 60]);
     }
 }

@@ -21,7 +21,7 @@ mod settings;
 mod subjects;
 
 pub use bus::{Bus, Published};
-pub use consumer::{Consumer, ConsumerRole, Delivery};
+pub use consumer::{Consumer, ConsumerRole, Delivery, redelivery_backoff};
 pub use error::{BusError, BusErrorKind};
 pub use local_server::LocalNatsServer;
 pub use settings::{BusSettings, StreamSettings};

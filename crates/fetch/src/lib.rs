@@ -11,12 +11,14 @@
 //! - [`decode_body`]: bytes to UTF-8 (HTTP charset, BOM, XML/HTML declaration, detection).
 //! - [`parse_feed`]: pure and synchronous: RSS 0.9x/1.0/2.0, Atom and JSON Feed (feed-rs) to
 //!   [`RawItem`](newswire_model::RawItem)s.
+//! - [`import_feeds`]: OPML or URL lists to feeds-file entries (`newswire import`).
 //! - [`service`]: the async shell: polls every feed on its interval and publishes raw items.
 
 mod charset;
 mod error;
 mod feeds;
 mod http;
+mod import;
 mod netguard;
 mod parse;
 pub mod service;
@@ -26,9 +28,7 @@ pub use charset::{Decoded, decode_body, decode_html};
 pub use error::{FetchError, FetchErrorKind};
 pub use feeds::{FeedList, FeedSpec};
 pub use http::{Body, HttpFetcher, Validators};
+pub use import::{ImportedFeed, import_feeds, render_feeds};
 pub use netguard::{FeedUrl, NetGuard};
-pub use parse::{FeedContext, ParsedFeed, parse_feed};
+pub use parse::{FeedContext, ParsedFeed, looks_binary, parse_feed};
 pub use settings::FetcherSettings;
-
-#[cfg(test)]
-mod tests;

@@ -160,7 +160,7 @@ fn sniff(text: &str, origin: &str) -> Result<(), FetchError> {
     if head.is_empty() {
         return Err(not_a_feed("empty body"));
     }
-    if head.chars().take(512).filter(|c| c.is_control() && !c.is_whitespace()).count() > 8 {
+    if looks_binary(head) {
         return Err(not_a_feed("binary data"));
     }
     let lower: String = head.chars().take(256).collect::<String>().to_ascii_lowercase();
@@ -192,4 +192,11 @@ fn skip_prolog(s: &str) -> &str {
             return rest;
         }
     }
+}
+
+/// Whether decoded text is really binary data: more than a few control characters (other than
+/// whitespace) in its first 512 characters. Text never has them; images, archives and
+/// mis-declared UTF-16 always do.
+pub fn looks_binary(text: &str) -> bool {
+    text.chars().take(512).filter(|c| c.is_control() && !c.is_whitespace()).count() > 8
 }

@@ -84,21 +84,24 @@ impl Processor {
         if title.is_empty() && text.is_empty() {
             return Outcome::Dropped(DropReason::Empty);
         }
-        let normalized = normalize_for_matching(&format!("{title}\n{text}"));
+        let joined = format!("{title}\n{text}");
+        let normalized = normalize_for_matching(&joined);
         let hash = content_hash(&normalized);
+        let verdict = self.exact.check(&raw.id, &hash);
+        if verdict == Verdict::SameId {
+            return Outcome::Dropped(DropReason::Duplicate);
+        }
         let signature = Signature::of(&normalized);
-        let duplicate = match self.exact.check(&raw.id, &hash) {
-            Verdict::SameId => return Outcome::Dropped(DropReason::Duplicate),
+        let duplicate = match verdict {
             Verdict::SameContent(of) => {
                 Some(DuplicateInfo { of, kind: DuplicateKind::Exact, similarity: 1.0 })
             }
-            Verdict::New => self
+            Verdict::SameId | Verdict::New => self
                 .near
                 .best_match(&signature, self.settings.near_dup_threshold)
                 .map(|(of, similarity)| DuplicateInfo { of, kind: DuplicateKind::Near, similarity }),
         };
-        let language =
-            newswire_enrich::detect_language(&format!("{title}\n{text}"), raw.language_hint.as_ref());
+        let language = newswire_enrich::detect_language(&joined, raw.language_hint.as_ref());
         let entities = find_entities(&normalized);
         let terms = Terms::of(&normalized);
         let features = self.stories.features(&terms, &entities);

@@ -41,7 +41,9 @@ async fn handle(bus: &Bus, processor: &mut Processor, metrics: &ProcessorMetrics
         Err(e) => {
             metrics.stage.failed("decode");
             tracing::warn!(message = "Raw item does not decode; dead-lettering.", error = %e, subject = d.subject());
-            dead_letter(metrics, d, "decode", &e.to_string()).await;
+            if d.dead_letter("decode", &e.to_string()).await {
+                metrics.dead_lettered.inc();
+            }
             return;
         }
     };
@@ -69,35 +71,21 @@ async fn handle(bus: &Bus, processor: &mut Processor, metrics: &ProcessorMetrics
             Err(e) if e.kind() == BusErrorKind::Message || d.is_last_attempt() => {
                 metrics.stage.failed("publish");
                 tracing::error!(message = "Article cannot be published; dead-lettering.", error = %e, article_id = %processed.article.id);
-                dead_letter(metrics, d, "publish", &e.to_string()).await;
+                if d.dead_letter("publish", &e.to_string()).await {
+                    metrics.dead_lettered.inc();
+                }
             }
             Err(e) => {
                 tracing::warn!(message = "Publishing article failed; will retry.", error = %e, article_id = %processed.article.id, delivered = d.delivered());
-                if let Err(error) = d.nak(backoff(d.delivered())).await {
-                    tracing::warn!(message = "Nak failed; the server will redeliver after ack_wait.", %error);
-                }
+                d.retry_later().await;
             }
         },
     }
-}
-
-/// Redelivery delay: 1 s, 2 s, 4 s … capped at 60 s.
-pub(crate) fn backoff(delivered: i64) -> Duration {
-    Duration::from_secs(1u64 << delivered.clamp(1, 7).saturating_sub(1)).min(Duration::from_secs(60))
 }
 
 async fn ack(d: &Delivery) {
     if let Err(error) = d.ack().await {
         // The article is out; a redelivery will be recognised as a duplicate.
         tracing::warn!(message = "Ack failed.", %error);
-    }
-}
-
-async fn dead_letter(metrics: &ProcessorMetrics, d: &Delivery, reason: &'static str, error: &str) {
-    match d.dead_letter(reason, error).await {
-        Ok(()) => metrics.dead_lettered.inc(),
-        Err(e) => {
-            tracing::error!(message = "Dead-lettering failed; message nacked for redelivery.", error = %e)
-        }
     }
 }

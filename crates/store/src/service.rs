@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use newswire_bus::{Bus, BusError, ConsumerRole, Delivery};
+use newswire_bus::{Bus, BusError, ConsumerRole};
 use newswire_model::Article;
 use newswire_telemetry::Health;
 use newswire_telemetry::metrics::SinkMetrics;
@@ -40,7 +40,9 @@ pub async fn run(
                 Err(e) => {
                     metrics.stage.failed("decode");
                     tracing::warn!(message = "Article does not decode; dead-lettering.", error = %e, subject = d.subject());
-                    dead_letter(&metrics, &d, "decode", &e.to_string()).await;
+                    if d.dead_letter("decode", &e.to_string()).await {
+                        metrics.dead_lettered.inc();
+                    }
                 }
             }
         }
@@ -82,26 +84,15 @@ pub async fn run(
                 for d in &deliveries {
                     if d.is_last_attempt() {
                         metrics.stage.failed("store");
-                        dead_letter(&metrics, d, "store", &e.to_string()).await;
-                    } else if let Err(error) = d.nak(backoff(d.delivered())).await {
-                        tracing::warn!(message = "Nak failed; the server will redeliver after ack_wait.", %error);
+                        if d.dead_letter("store", &e.to_string()).await {
+                            metrics.dead_lettered.inc();
+                        }
+                    } else {
+                        d.retry_later().await;
                     }
                 }
             }
         }
     }
     Ok(())
-}
-
-fn backoff(delivered: i64) -> Duration {
-    Duration::from_secs(1u64 << delivered.clamp(1, 7).saturating_sub(1)).min(Duration::from_secs(60))
-}
-
-async fn dead_letter(metrics: &SinkMetrics, d: &Delivery, reason: &'static str, error: &str) {
-    match d.dead_letter(reason, error).await {
-        Ok(()) => metrics.dead_lettered.inc(),
-        Err(e) => {
-            tracing::error!(message = "Dead-lettering failed; message nacked for redelivery.", error = %e)
-        }
-    }
 }

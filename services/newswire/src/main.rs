@@ -4,6 +4,7 @@
 //!   `nats-server` and the SQLite store; prints what was published and stored.
 //! - `newswire run`: fetcher, processor and sink in one process (one admin port).
 //! - `newswire tail [SUBJECT]`: print the messages published on a subject.
+//! - `newswire import OPML|LIST [--into FEEDS]`: feeds from a reader's export to the feeds file.
 //! - `newswire schema raw-item|article`: print the JSON Schema of a message.
 //! - `newswire inspect feed`, `newswire extract`, `newswire process`: what newswire makes of a
 //!   feed, a page or a corpus, without NATS or a database (see `offline.rs`).
@@ -77,6 +78,21 @@ enum Command {
         #[command(flatten)]
         overrides: offline::ProcessOverrides,
     },
+    /// Import feeds from an OPML file (a feed reader's export) or a list of URLs, one per line:
+    /// print `[[feed]]` entries for the feeds file, or append the new ones to it with `--into`.
+    Import {
+        /// The OPML or URL list (a path, or - for stdin).
+        input: String,
+        /// Append to this feeds file, skipping feeds it already has and ids it already uses.
+        #[arg(long)]
+        into: Option<PathBuf>,
+        /// Language hint for the imported feeds.
+        #[arg(long)]
+        language: Option<String>,
+        /// Category for the imported feeds.
+        #[arg(long)]
+        category: Option<String>,
+    },
     /// Print the JSON Schema of a message type.
     Schema {
         /// `raw-item` or `article`.
@@ -144,6 +160,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let settings = offline_settings(cli.config.as_deref())?;
             Ok(offline::process(settings, &opts, &overrides, &inputs, format).await)
         }
+        Command::Import { input, into, language, category } => {
+            let settings = offline_settings(cli.config.as_deref())?;
+            import(&settings, &input, into.as_deref(), language.as_deref(), category.as_deref())
+        }
         Command::Schema { message } => {
             let schema = match message.as_str() {
                 "article" => newswire_model::article_schema(),
@@ -153,6 +173,56 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
     }
+}
+
+/// `newswire import`.
+fn import(
+    settings: &Settings,
+    input: &str,
+    into: Option<&std::path::Path>,
+    language: Option<&str>,
+    category: Option<&str>,
+) -> anyhow::Result<std::process::ExitCode> {
+    use std::io::Read;
+    if let Some(l) = language {
+        newswire_model::Lang::parse(l).map_err(|e| anyhow::anyhow!("--language: {e}"))?;
+    }
+    if let Some(c) = category {
+        newswire_model::Category::parse(c).map_err(|e| anyhow::anyhow!("--category: {e}"))?;
+    }
+    let mut text = String::new();
+    if input == "-" {
+        std::io::stdin().read_to_string(&mut text).context("reading stdin")?;
+    } else {
+        text = std::fs::read_to_string(input).with_context(|| input.to_owned())?;
+    }
+    let f = &settings.fetcher;
+    let guard =
+        newswire_fetch::NetGuard { allow_private: f.allow_private_networks, allow_files: f.allow_file_urls };
+    let existing = match into {
+        Some(path) if path.exists() => newswire_fetch::FeedList::load(
+            path,
+            &guard,
+            std::time::Duration::from_secs(f.default_poll_interval_secs),
+        )?,
+        _ => newswire_fetch::FeedList::default(),
+    };
+    let feeds = newswire_fetch::import_feeds(&text, &existing, &guard).with_context(|| input.to_owned())?;
+    let toml = newswire_fetch::render_feeds(&feeds, language, category);
+    match into {
+        Some(path) => {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| path.display().to_string())?;
+            write!(file, "\n{toml}").with_context(|| path.display().to_string())?;
+            eprintln!("newswire: added {} feeds to {}", feeds.len(), path.display());
+        }
+        None => print!("{toml}"),
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 /// Settings for the offline commands: the processor's and fetcher's configuration, with logs

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 use newswire_app::Settings;
-use newswire_fetch::{FeedContext, FeedUrl, FetchError, HttpFetcher, Validators, decode_html, parse_feed};
+use newswire_fetch::{
+    FeedContext, FeedUrl, FetchError, HttpFetcher, Validators, decode_html, looks_binary, parse_feed,
+};
 use newswire_model::{Article, Category, Lang, RawItem, SourceId};
 use newswire_process::inputs::{InputContext, raw_from_page, raw_from_text};
 use newswire_process::{Outcome, Processor};
@@ -142,7 +144,7 @@ fn feed_items(env: &Env, input: &Input) -> Result<Vec<RawItem>, Failure> {
 
 fn page_text(input: &Input) -> Result<String, Failure> {
     let decoded = decode_html(&input.bytes, input.content_type.as_deref(), &input.origin)?;
-    if decoded.text.chars().take(1024).filter(|c| c.is_control() && !c.is_whitespace()).count() > 8 {
+    if looks_binary(&decoded.text) {
         return Err(Failure {
             message: format!("{}: binary data, not a page", input.origin),
             code: EXIT_UNUSABLE,
@@ -387,7 +389,7 @@ async fn process_one(
         Kind::Text => {
             let text = String::from_utf8(input.bytes)
                 .map_err(|_| Failure { message: format!("{path}: not UTF-8 text"), code: EXIT_UNUSABLE })?;
-            if text.chars().take(1024).filter(|c| c.is_control() && !c.is_whitespace()).count() > 8 {
+            if looks_binary(&text) {
                 return Err(Failure { message: format!("{path}: binary data"), code: EXIT_UNUSABLE });
             }
             vec![(path.to_owned(), raw_from_text(&text, &input_ctx(env, path)))]

@@ -304,3 +304,35 @@ fn process_reports_a_bad_input_and_carries_on() {
     assert_eq!(err.lines().count(), 2, "{err}");
     assert!(err.contains(s(&bad)) && err.contains(s(&missing)), "{err}");
 }
+
+#[test]
+fn import_appends_new_feeds_from_an_opml_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let feeds = dir.path().join("feeds.toml");
+    std::fs::write(&feeds, "[[feed]]\nid = \"bbc\"\nurl = \"https://feeds.bbci.co.uk/arabic/rss.xml\"\n")
+        .unwrap();
+    let opml = dir.path().join("subs.opml");
+    std::fs::write(
+        &opml,
+        r#"<opml version="2.0"><body><outline text="News">
+        <outline type="rss" text="BBC" xmlUrl="https://feeds.bbci.co.uk/arabic/rss.xml"/>
+        <outline type="rss" text="Al Jazeera" xmlUrl="https://www.aljazeera.net/aljazeerarss"/>
+        <outline type="rss" text="bbc" xmlUrl="https://www.bbc.com/arabic/index.xml"/>
+        </outline></body></opml>"#,
+    )
+    .unwrap();
+    let out = newswire(&["import", s(&opml), "--into", s(&feeds), "--language", "ar", "--category", "world"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("added 2 feeds"), "{}", stderr(&out));
+    // The result is a feeds file the fetcher accepts, with unique ids and no repeated URL.
+    let out = newswire(&["inspect", "feed", "--format", "text", s(&feeds)]);
+    assert_eq!(out.status.code(), Some(3), "a feeds file is not a feed: {}", stderr(&out));
+    let text = std::fs::read_to_string(&feeds).unwrap();
+    assert_eq!(text.matches("https://feeds.bbci.co.uk/arabic/rss.xml").count(), 1);
+    assert!(text.contains("id = \"al-jazeera\"") && text.contains("id = \"bbc-2\""), "{text}");
+    assert!(text.contains("language = \"ar\"") && text.contains("category = \"world\""));
+    // Without --into the entries go to stdout; a refused URL is an error naming it.
+    let out = newswire_stdin(&["import", "-"], Some(b"http://10.0.0.1/feed\n"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("10.0.0.1"), "{}", stderr(&out));
+}
