@@ -13,3 +13,4 @@ mod fetch_errors;
 mod helpers;
 mod pipeline;
 mod reliability;
+mod tidy;
