@@ -114,3 +114,20 @@ async fn a_bad_config_value_is_a_startup_error_naming_the_key() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unknown field `batchsize`") && stderr.contains("batch_size"), "{stderr}");
 }
+
+#[tokio::test]
+async fn an_unusable_sqlite_path_stops_the_sink_with_a_clear_error() {
+    let out = service(
+        "newswire-sink",
+        &[
+            ("NEWSWIRE_SINK__SQLITE_PATH", "/proc/newswire/articles.db".to_owned()),
+            ("NEWSWIRE_SINK__ADMIN_LISTEN", free_addr()),
+        ],
+    )
+    .output()
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/proc/newswire"), "{stderr}");
+}

@@ -2,7 +2,7 @@
 
 use newswire_model::ArticleId;
 use newswire_store::ArticleStore;
-use newswire_testkit::{Route, scrape_metric, seeds};
+use newswire_testkit::{Route, http_get, scrape_metric, seeds};
 
 use crate::helpers::{Backend, spawn_pipeline};
 
@@ -91,23 +91,9 @@ async fn metrics_endpoints_show_the_counts() {
 
     // Health endpoints answer on the same port.
     let sink_addr = p.sink.as_ref().unwrap().admin.addr;
-    let ready = reqwest_get(&format!("http://{sink_addr}/readyz")).await;
+    let ready = http_get(&format!("http://{sink_addr}/readyz")).await;
     assert_eq!(ready, (200, "ready\n".to_owned()));
-    assert_eq!(reqwest_get(&format!("http://{sink_addr}/healthz")).await.0, 200);
-}
-
-async fn reqwest_get(url: &str) -> (u16, String) {
-    // A tiny HTTP/1.0 GET so the tests need no HTTP client crate of their own.
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').unwrap();
-    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
-    s.write_all(format!("GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes()).await.unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.unwrap();
-    let status = buf.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
+    assert_eq!(http_get(&format!("http://{sink_addr}/healthz")).await.0, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

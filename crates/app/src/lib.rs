@@ -133,7 +133,9 @@ pub async fn run_sink(
 ) -> Result<(), AppError> {
     let metrics = SinkMetrics::new(registry)?;
     health.set_not_ready("opening the store");
-    let store = Store::open(&settings.sink).await?;
+    let Some(store) = open_store(&settings.sink, &health, &shutdown).await? else {
+        return Ok(());
+    };
     let Some(bus) = connect(&settings.nats, "newswire-sink", &health, &shutdown).await else {
         return Ok(());
     };
@@ -142,6 +144,32 @@ pub async fn run_sink(
     newswire_store::service::run(bus, store, &settings.sink, metrics, health.clone(), shutdown).await?;
     health.set_not_ready("shut down");
     Ok(())
+}
+
+/// Opens the store, retrying with back-off while the database is unreachable (it may start
+/// after the sink, as in docker-compose); a configuration error is returned at once. `None`
+/// if `shutdown` came first.
+async fn open_store(
+    settings: &SinkSettings,
+    health: &Health,
+    shutdown: &CancellationToken,
+) -> Result<Option<Store>, AppError> {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match Store::open(settings).await {
+            Ok(store) => return Ok(Some(store)),
+            Err(e) if e.kind() == newswire_store::StoreErrorKind::Fatal => return Err(e.into()),
+            Err(error) => {
+                health.set_not_ready(format!("store: {error}"));
+                tracing::warn!(message = "Store not available yet; retrying.", %error, retry_in_ms = delay.as_millis() as u64);
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(None),
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
 }
 
 /// A token cancelled on SIGINT (Ctrl-C) or SIGTERM (`docker stop`, Kubernetes).

@@ -43,7 +43,10 @@ impl SqliteStore {
             .max_connections(max_connections.max(1))
             .connect_with(opts)
             .await
-            .map_err(StoreError::sqlite)?;
+            // A local file that cannot be opened will not open on retry either.
+            .map_err(|e| {
+                StoreError::Config(format!("cannot open SQLite database {}: {e}", path.display()))
+            })?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(StoreError::sqlite)?;
         Ok(Self { pool })
     }

@@ -92,16 +92,27 @@ where
     }
 }
 
+/// A plain HTTP/1.0 GET to a server on this machine: `(status, body)`. The tests only talk to
+/// their own local servers, so no client library (and no TLS) is needed.
+pub async fn http_get(url: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").unwrap_or_else(|| panic!("http_get needs an http:// URL: {url}"));
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let request = format!("GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
 /// Sum of all samples of metric `name` (any labels) on a `/metrics` endpoint; labels can be
 /// matched by including them in `name`, e.g. `newswire_sink_articles_stored_total{result="inserted"}`.
 pub async fn scrape_metric(metrics_url: &str, name: &str) -> f64 {
-    let body = reqwest::get(metrics_url)
-        .await
-        .and_then(|r| r.error_for_status())
-        .unwrap_or_else(|e| panic!("GET {metrics_url}: {e}"))
-        .text()
-        .await
-        .unwrap_or_else(|e| panic!("GET {metrics_url}: {e}"));
+    let (status, body) = http_get(metrics_url).await;
+    assert_eq!(status, 200, "GET {metrics_url}");
     metric_value(&body, name)
 }
 
