@@ -101,12 +101,13 @@ pub async fn run(config: Option<PathBuf>, args: DemoArgs) -> anyhow::Result<Exit
         Some(_) => "PostgreSQL".to_owned(),
         None => settings.sink.sqlite_path.display().to_string(),
     };
-    println!("\nStored articles ({} in {where_}):", store.count().await?);
+    println!("\nStored articles ({} in {where_}; articles of one story share its id):", store.count().await?);
     for a in &stored {
         let date =
             a.published_at.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "----------".into());
         let title: String = a.title.chars().take(70).collect();
-        println!("  {}  {}  {}  {}", a.id, a.language, date, title);
+        let story: String = a.story_id.as_deref().unwrap_or("-").chars().take(8).collect();
+        println!("  {}  {}  {}  story {story}  {}", a.id, a.language, date, title);
     }
     println!("\nCounters (also on each service's /metrics):");
     for family in registry.gather() {
