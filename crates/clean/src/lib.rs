@@ -20,6 +20,9 @@ mod extract;
 mod html;
 mod normalize;
 
+#[cfg(test)]
+mod props;
+
 pub use boilerplate::{Cleaned, strip_boilerplate};
 pub use extract::{Extracted, extract_article};
 pub use html::{clean_title, html_to_text};

@@ -125,3 +125,41 @@ fn feedparser_corpus() {
 const FLOOR_PARSED_PCT: usize = 93; // measured 1,632/1,749 (93.3%)
 const FLOOR_ENTRIES: usize = 1_120; // measured 1,124 (feedparser 1,187)
 const FLOOR_TITLES_PCT: usize = 20; // measured 13/62: most differences are markup feedparser keeps in titles
+
+/// Truncated, bit-flipped and spliced versions of real feeds: errors are fine, panics are not.
+#[test]
+fn mutated_feeds_never_panic() {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/feeds");
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for file in ["seeds.rss", "seeds.atom", "seeds.json"] {
+        let original = std::fs::read(samples.join(file)).unwrap();
+        for _ in 0..300 {
+            let mut bytes = original.clone();
+            match next() % 3 {
+                0 => bytes.truncate((next() as usize) % bytes.len()),
+                1 => {
+                    for _ in 0..8 {
+                        let i = (next() as usize) % bytes.len();
+                        bytes[i] = next() as u8;
+                    }
+                }
+                _ => {
+                    let i = (next() as usize) % bytes.len();
+                    let j = (next() as usize) % bytes.len();
+                    let chunk = bytes[i.min(j)..i.max(j)].to_vec();
+                    let at = (next() as usize) % bytes.len();
+                    bytes.splice(at..at, chunk);
+                }
+            }
+            let path = samples.join(file);
+            let r = std::panic::catch_unwind(|| parse_feed(&bytes, Some("application/xml"), &ctx(&path)));
+            assert!(r.is_ok(), "parser panicked on a mutation of {file}");
+        }
+    }
+}
