@@ -17,12 +17,12 @@ use newswire_process::ProcessorSettings;
 use newswire_store::{SinkSettings, Store};
 use newswire_telemetry::metrics::{FetcherMetrics, ProcessorMetrics, SinkMetrics};
 use newswire_telemetry::{Health, LogSettings, Registry};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 /// The whole configuration: one file (and `NEWSWIRE_*` variables) for every service; each
 /// service reads the sections it needs.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     /// `[nats]`: the bus.
@@ -212,4 +212,45 @@ pub fn config_path_from_args(args: &[String]) -> Option<std::path::PathBuf> {
         }
     }
     std::env::var_os(newswire_config::CONFIG_ENV).map(Into::into)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo(path: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
+    }
+
+    /// `config/base.toml` documents every key with its default: loading it must change nothing,
+    /// and a key added to the code without being documented there makes this fail.
+    #[test]
+    fn base_toml_lists_exactly_the_defaults() {
+        let text = std::fs::read_to_string(repo("config/base.toml")).unwrap();
+        let from_file: Settings = newswire_config::from_toml(&text).unwrap();
+        assert_eq!(from_file, Settings::default());
+        // Every key of the defaults appears in the file, in its section.
+        let defaults = serde_json::to_value(Settings::default()).unwrap();
+        let table: toml::Table = text.parse().unwrap();
+        for (section, keys) in defaults.as_object().unwrap() {
+            for (key, value) in keys.as_object().unwrap() {
+                let documented = table.get(section).and_then(|s| s.get(key)).is_some();
+                assert!(documented, "config/base.toml does not document `{section}.{key}` (default {value})");
+            }
+        }
+    }
+
+    #[test]
+    fn shipped_configs_and_feeds_files_load() {
+        for file in ["config/demo.toml", "config/base.toml"] {
+            newswire_config::load_from::<Settings>(Some(&repo(file)), Vec::new())
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+        }
+        let f = FetcherSettings { allow_private_networks: false, ..FetcherSettings::default() };
+        for file in ["config/feeds.toml", "samples/feeds.toml"] {
+            let s = FetcherSettings { feeds_file: repo(file), ..f.clone() };
+            let list = load_feeds(&s).unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert!(!list.feeds.is_empty(), "{file}");
+        }
+    }
 }

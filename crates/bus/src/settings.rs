@@ -1,10 +1,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Limits of one JetStream stream.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StreamSettings {
     /// Stream name.
@@ -46,12 +46,13 @@ impl StreamSettings {
 }
 
 /// The `[nats]` section: where the bus is and how its streams are shaped.
-#[derive(Clone, Deserialize, PartialEq)]
+#[derive(Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct BusSettings {
     /// Server URL(s), comma-separated.
     pub url: String,
-    /// Optional token for servers that require one. Never logged.
+    /// Optional token for servers that require one. Never logged or serialised.
+    #[serde(skip_serializing)]
     pub token: Option<String>,
     /// Give up connecting after this long at start-up.
     pub connect_timeout_secs: u64,

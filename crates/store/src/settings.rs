@@ -1,14 +1,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The `[sink]` section.
-#[derive(Clone, Deserialize, PartialEq)]
+#[derive(Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SinkSettings {
     /// PostgreSQL URL (`postgres://user@host/db`). When empty, the embedded SQLite store is used.
-    /// May carry a password: never logged.
+    /// May carry a password: never logged or serialised.
+    #[serde(skip_serializing)]
     pub database_url: Option<String>,
     /// SQLite database file, created if missing.
     pub sqlite_path: PathBuf,
