@@ -131,3 +131,43 @@ async fn an_unusable_sqlite_path_stops_the_sink_with_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("/proc/newswire"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_prints_articles_as_they_are_published() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let nats = TestNats::start();
+    let mut child = service("newswire", &[("NEWSWIRE_NATS__URL", nats.url())]).arg("tail").spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(15), stderr.next_line()).await.unwrap().unwrap();
+    assert!(ready.is_some_and(|l| l.contains("tailing news.articles.>")));
+
+    let settings = newswire_bus::BusSettings { url: nats.url(), ..Default::default() };
+    let bus = newswire_bus::Bus::connect(&settings, "e2e").await.unwrap();
+    let raw = &newswire_fetch::parse_feed(
+        seeds::rss(&seeds::load()).as_bytes(),
+        None,
+        &newswire_fetch::FeedContext {
+            source_id: newswire_model::SourceId::parse("seeds").unwrap(),
+            feed_url: "test".into(),
+            base_url: None,
+            language_hint: None,
+            category: newswire_model::Category::general(),
+            fetched_at: chrono::Utc::now(),
+            http: None,
+        },
+    )
+    .unwrap()
+    .items[0];
+    let processor = newswire_process::Processor::new(&Default::default());
+    let newswire_process::Outcome::Article(p) = processor.process(raw, chrono::Utc::now()) else {
+        panic!("dropped")
+    };
+    bus.publish_article(&p.article).await.unwrap();
+
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line =
+        tokio::time::timeout(Duration::from_secs(15), stdout.next_line()).await.unwrap().unwrap().unwrap();
+    let printed: newswire_model::Article = serde_json::from_str(&line).unwrap();
+    assert_eq!(printed.id, p.article.id);
+    child.kill().await.unwrap();
+}

@@ -96,6 +96,31 @@ pub fn keywords(terms: &Terms, k: usize, idf: impl Fn(&str) -> f32) -> Vec<Strin
     scored.into_iter().take(k).map(|(_, t)| terms.surface.get(t).unwrap_or(t).clone()).collect()
 }
 
+/// For each normalised word of `original`, the spelling `original` uses most (diacritics and
+/// punctuation around it removed), so that keywords can be shown as written: الخارجية, not the
+/// matching form الخارجيه.
+pub fn spellings(original: &str) -> HashMap<String, String> {
+    let mut seen: HashMap<String, HashMap<String, u32>> = HashMap::new();
+    for piece in original.split_whitespace() {
+        let word: String = piece
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .chars()
+            .filter(|c| !matches!(c, '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{0640}'))
+            .collect();
+        let norm = normalize_for_matching(&word);
+        if norm.is_empty() || norm.contains(' ') {
+            continue;
+        }
+        *seen.entry(norm).or_default().entry(word).or_insert(0) += 1;
+    }
+    seen.into_iter()
+        .filter_map(|(norm, forms)| {
+            let best = forms.into_iter().max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))?;
+            Some((norm, best.0))
+        })
+        .collect()
+}
+
 /// A lead summary: the first sentences of the text, up to about `max_chars` characters.
 pub fn summary(text: &str, max_chars: usize) -> Option<String> {
     let mut out = String::new();
@@ -159,6 +184,14 @@ mod tests {
     fn keywords_prefer_frequent_rare_terms() {
         let t = Terms::of("alpha alpha beta gamma");
         assert_eq!(keywords(&t, 2, |w| if w == "gamma" { 3.0 } else { 1.0 }), ["gamma", "alpha"]);
+    }
+
+    #[test]
+    fn spellings_restore_the_written_form() {
+        let original = "وزارة الخارجية، والخارجيّة الروسية: الخارجية";
+        let map = spellings(original);
+        assert_eq!(map.get(&normalize_for_matching("الخارجية")).map(String::as_str), Some("الخارجية"));
+        assert_eq!(map.get(&normalize_for_matching("وزارة")).map(String::as_str), Some("وزارة"));
     }
 
     #[test]

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use newswire_clean::{clean_title, html_to_text, normalize_for_matching, strip_boilerplate};
 use newswire_dedup::{ExactDedup, NearDupIndex, Signature, Verdict, content_hash, simhash};
 use newswire_enrich::story::Features;
-use newswire_enrich::{StoryIndex, StorySettings, Terms, find_entities, keywords, summary};
+use newswire_enrich::{StoryIndex, StorySettings, Terms, find_entities, keywords, spellings, summary};
 use newswire_model::{Article, DuplicateInfo, DuplicateKind, Fingerprints, RawItem, SCHEMA_VERSION};
 
 use crate::ProcessorSettings;
@@ -120,7 +120,13 @@ impl Processor {
             source_id: raw.source_id.clone(),
             feed_url: raw.feed_url.clone(),
             summary: summary(&text, 300),
-            keywords: keywords(&terms, self.settings.keywords, |t| self.stories.idf(t)),
+            keywords: {
+                let written = spellings(&joined);
+                keywords(&terms, self.settings.keywords, |t| self.stories.idf(t))
+                    .into_iter()
+                    .map(|k| written.get(&k).cloned().unwrap_or(k))
+                    .collect()
+            },
             title,
             text,
             language,
