@@ -61,16 +61,50 @@ pub enum AppError {
     Store(#[from] newswire_store::StoreError),
 }
 
-/// Connects to NATS, or returns `None` if `shutdown` came first.
+/// Runs `attempt` until it succeeds, backing off from 0.5 s to 10 s between tries while
+/// `/readyz` reports why the service is not ready. Services start before their dependencies
+/// in docker-compose and Kubernetes, so an unreachable NATS or database is waited for; an error
+/// `fatal` says retrying cannot fix (bad configuration) is returned at once. `None` if
+/// `shutdown` came first.
+async fn until_ready<T, E, Fut>(
+    what: &str,
+    health: &Health,
+    shutdown: &CancellationToken,
+    mut attempt: impl FnMut() -> Fut,
+    fatal: impl Fn(&E) -> bool,
+) -> Result<Option<T>, E>
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    health.set_not_ready(format!("connecting to {what}"));
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match attempt().await {
+            Ok(v) => return Ok(Some(v)),
+            Err(e) if fatal(&e) => return Err(e),
+            Err(error) => {
+                health.set_not_ready(format!("{what}: {error}"));
+                tracing::warn!(message = "Dependency not available yet; retrying.", dependency = what, %error, retry_in_ms = delay.as_millis() as u64);
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(None),
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// Connects to NATS (see [`until_ready`]).
 async fn connect(
     settings: &BusSettings,
     name: &str,
     health: &Health,
     shutdown: &CancellationToken,
-) -> Option<Bus> {
-    health.set_not_ready("connecting to NATS");
-    let bus = Bus::connect_with_retry(settings, name, shutdown).await?;
-    Some(bus)
+) -> Result<Option<Bus>, AppError> {
+    let fatal = |e: &newswire_bus::BusError| e.kind() == newswire_bus::BusErrorKind::Fatal;
+    Ok(until_ready("NATS", health, shutdown, || Bus::connect(settings, name), fatal).await?)
 }
 
 /// Loads the feeds file named by the settings.
@@ -92,7 +126,7 @@ pub async fn run_fetcher(
     let metrics = FetcherMetrics::new(registry)?;
     let feeds = load_feeds(&settings.fetcher)?;
     let http = HttpFetcher::new(&settings.fetcher)?;
-    let Some(bus) = connect(&settings.nats, "newswire-fetcher", &health, &shutdown).await else {
+    let Some(bus) = connect(&settings.nats, "newswire-fetcher", &health, &shutdown).await? else {
         return Ok(Vec::new());
     };
     health.set_ready();
@@ -114,7 +148,7 @@ pub async fn run_processor(
     shutdown: CancellationToken,
 ) -> Result<(), AppError> {
     let metrics = ProcessorMetrics::new(registry)?;
-    let Some(bus) = connect(&settings.nats, "newswire-processor", &health, &shutdown).await else {
+    let Some(bus) = connect(&settings.nats, "newswire-processor", &health, &shutdown).await? else {
         return Ok(());
     };
     health.set_ready();
@@ -132,11 +166,10 @@ pub async fn run_sink(
     shutdown: CancellationToken,
 ) -> Result<(), AppError> {
     let metrics = SinkMetrics::new(registry)?;
-    health.set_not_ready("opening the store");
     let Some(store) = open_store(&settings.sink, &health, &shutdown).await? else {
         return Ok(());
     };
-    let Some(bus) = connect(&settings.nats, "newswire-sink", &health, &shutdown).await else {
+    let Some(bus) = connect(&settings.nats, "newswire-sink", &health, &shutdown).await? else {
         return Ok(());
     };
     health.set_ready();
@@ -146,30 +179,15 @@ pub async fn run_sink(
     Ok(())
 }
 
-/// Opens the store, retrying with back-off while the database is unreachable (it may start
-/// after the sink, as in docker-compose); a configuration error is returned at once. `None`
-/// if `shutdown` came first.
+/// Opens the store (see [`until_ready`]): an unreachable database is waited for, an unusable
+/// configuration (or SQLite file) stops the sink.
 async fn open_store(
     settings: &SinkSettings,
     health: &Health,
     shutdown: &CancellationToken,
 ) -> Result<Option<Store>, AppError> {
-    let mut delay = Duration::from_millis(500);
-    loop {
-        match Store::open(settings).await {
-            Ok(store) => return Ok(Some(store)),
-            Err(e) if e.kind() == newswire_store::StoreErrorKind::Fatal => return Err(e.into()),
-            Err(error) => {
-                health.set_not_ready(format!("store: {error}"));
-                tracing::warn!(message = "Store not available yet; retrying.", %error, retry_in_ms = delay.as_millis() as u64);
-            }
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return Ok(None),
-            () = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(Duration::from_secs(10));
-    }
+    let fatal = |e: &newswire_store::StoreError| e.kind() == newswire_store::StoreErrorKind::Fatal;
+    Ok(until_ready("the store", health, shutdown, || Store::open(settings), fatal).await?)
 }
 
 /// A token cancelled on SIGINT (Ctrl-C) or SIGTERM (`docker stop`, Kubernetes).

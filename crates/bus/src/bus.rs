@@ -51,31 +51,6 @@ impl Bus {
         Ok(bus)
     }
 
-    /// [`connect`](Self::connect), retrying with back-off (0.5 s doubling to 10 s) until it
-    /// succeeds or `shutdown` is cancelled (`None`). Services use this at start-up so that
-    /// they can start before NATS does (docker-compose, Kubernetes) and report not-ready
-    /// meanwhile.
-    pub async fn connect_with_retry(
-        settings: &BusSettings,
-        client_name: &str,
-        shutdown: &tokio_util::sync::CancellationToken,
-    ) -> Option<Self> {
-        let mut delay = Duration::from_millis(500);
-        loop {
-            match Self::connect(settings, client_name).await {
-                Ok(bus) => return Some(bus),
-                Err(error) => {
-                    tracing::warn!(message = "NATS not available yet; retrying.", %error, retry_in_ms = delay.as_millis() as u64);
-                }
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => return None,
-                () = tokio::time::sleep(delay) => {}
-            }
-            delay = (delay * 2).min(Duration::from_secs(10));
-        }
-    }
-
     /// Messages of a role's consumer not yet acked (pending delivery plus in flight); 0 when
     /// the consumer does not exist yet. Used to wait for the pipeline to drain.
     pub async fn pending(&self, role: ConsumerRole) -> Result<u64, BusError> {

@@ -34,13 +34,20 @@ pub(crate) fn meta_json(a: &newswire_model::Article) -> Result<String, StoreErro
     Ok(v.to_string())
 }
 
-/// Rebuilds an article from its `meta` JSON and its title and body columns.
-pub(crate) fn from_row(
-    meta: &str,
-    title: String,
-    body: String,
-) -> Result<newswire_model::Article, StoreError> {
-    let mut v: serde_json::Value = serde_json::from_str(meta)?;
+/// Rebuilds an article from a row's `title`, `body` and `meta` (JSON) columns; `db_err`
+/// says which backend a column error came from.
+pub(crate) fn decode_row<R: sqlx::Row>(
+    r: &R,
+    db_err: fn(sqlx::Error) -> StoreError,
+) -> Result<newswire_model::Article, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let title: String = r.try_get("title").map_err(db_err)?;
+    let body: String = r.try_get("body").map_err(db_err)?;
+    let meta: String = r.try_get("meta").map_err(db_err)?;
+    let mut v: serde_json::Value = serde_json::from_str(&meta)?;
     if let Some(o) = v.as_object_mut() {
         o.insert("title".into(), title.into());
         o.insert("text".into(), body.into());

@@ -1,10 +1,9 @@
 use std::time::Duration;
 
 use newswire_model::{Article, ArticleId};
-use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-use crate::{ArticleStore, StoreError, UpsertResult, from_row, meta_json};
+use crate::{ArticleStore, StoreError, UpsertResult, decode_row, meta_json};
 
 const SCHEMA: &str = include_str!("../migrations/postgres.sql");
 
@@ -100,7 +99,7 @@ impl ArticleStore for PgStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(StoreError::pg)?;
-        row.as_ref().map(decode_row).transpose()
+        row.as_ref().map(|r| decode_row(r, StoreError::pg)).transpose()
     }
 
     async fn recent(&self, limit: u32) -> Result<Vec<Article>, StoreError> {
@@ -109,22 +108,11 @@ impl ArticleStore for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(StoreError::pg)?;
-        rows.iter().map(decode_row).collect()
+        rows.iter().map(|r| decode_row(r, StoreError::pg)).collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(StoreError::pg)?;
         Ok(())
     }
-}
-
-fn decode_row<R: Row>(r: &R) -> Result<Article, StoreError>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-{
-    let title: String = r.try_get("title").map_err(StoreError::pg)?;
-    let body: String = r.try_get("body").map_err(StoreError::pg)?;
-    let meta: String = r.try_get("meta").map_err(StoreError::pg)?;
-    from_row(&meta, title, body)
 }

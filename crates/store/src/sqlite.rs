@@ -4,12 +4,11 @@ use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 use newswire_model::{Article, ArticleId};
-use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::{ArticleStore, StoreError, UpsertResult, from_row, meta_json};
+use crate::{ArticleStore, StoreError, UpsertResult, decode_row, meta_json};
 
 const SCHEMA: &str = include_str!("../migrations/sqlite.sql");
 
@@ -122,7 +121,7 @@ impl ArticleStore for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(StoreError::sqlite)?;
-        row.as_ref().map(decode_row).transpose()
+        row.as_ref().map(|r| decode_row(r, StoreError::sqlite)).transpose()
     }
 
     async fn recent(&self, limit: u32) -> Result<Vec<Article>, StoreError> {
@@ -131,22 +130,11 @@ impl ArticleStore for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .map_err(StoreError::sqlite)?;
-        rows.iter().map(decode_row).collect()
+        rows.iter().map(|r| decode_row(r, StoreError::sqlite)).collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(StoreError::sqlite)?;
         Ok(())
     }
-}
-
-fn decode_row<R: Row>(r: &R) -> Result<Article, StoreError>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-{
-    let title: String = r.try_get("title").map_err(StoreError::sqlite)?;
-    let body: String = r.try_get("body").map_err(StoreError::sqlite)?;
-    let meta: String = r.try_get("meta").map_err(StoreError::sqlite)?;
-    from_row(&meta, title, body)
 }

@@ -141,38 +141,16 @@ pub fn atom(seeds: &[Seed]) -> String {
 
 /// A JSON Feed 1.1 of the seeds.
 pub fn json_feed(seeds: &[Seed]) -> String {
-    let esc = |s: &str| {
-        let mut o = String::with_capacity(s.len() + 2);
-        o.push('"');
-        for c in s.chars() {
-            match c {
-                '"' => o.push_str("\\\""),
-                '\\' => o.push_str("\\\\"),
-                '\n' => o.push_str("\\n"),
-                c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-                c => o.push(c),
-            }
-        }
-        o.push('"');
-        o
-    };
-    let items: Vec<String> = seeds
+    let items: Vec<serde_json::Value> = seeds
         .iter()
         .map(|s| {
-            format!(
-                "{{\"id\":{},\"url\":{},\"title\":{},\"content_html\":{},\"date_published\":{}}}",
-                esc(&s.link),
-                esc(&s.link),
-                esc(&s.title),
-                esc(&s.html_body()),
-                esc(&s.published)
-            )
+            serde_json::json!({"id": s.link, "url": s.link, "title": s.title,
+                "content_html": s.html_body(), "date_published": s.published})
         })
         .collect();
-    format!(
-        "{{\"version\":\"https://jsonfeed.org/version/1.1\",\"title\":\"newswire seed articles\",\"language\":\"ar\",\"items\":[{}]}}\n",
-        items.join(",")
-    )
+    let feed = serde_json::json!({"version": "https://jsonfeed.org/version/1.1",
+        "title": "newswire seed articles", "language": "ar", "items": items});
+    format!("{feed}\n")
 }
 
 /// RFC 3339 (`2025-02-16T09:30:00Z`, UTC) to RFC 2822 (`Sun, 16 Feb 2025 09:30:00 +0000`)

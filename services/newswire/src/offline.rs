@@ -142,7 +142,8 @@ fn feed_items(env: &Env, input: &Input) -> Result<Vec<RawItem>, Failure> {
     Ok(parse_feed(&input.bytes, input.content_type.as_deref(), &ctx)?.items)
 }
 
-fn page_text(input: &Input) -> Result<String, Failure> {
+/// A page's main article as a raw item: charset as the fetcher decides it, then extraction.
+fn page_item(env: &Env, input: &Input) -> Result<RawItem, Failure> {
     let decoded = decode_html(&input.bytes, input.content_type.as_deref(), &input.origin)?;
     if looks_binary(&decoded.text) {
         return Err(Failure {
@@ -150,7 +151,7 @@ fn page_text(input: &Input) -> Result<String, Failure> {
             code: EXIT_UNUSABLE,
         });
     }
-    Ok(decoded.text)
+    Ok(raw_from_page(&decoded.text, &input_ctx(env, &input.origin)).0)
 }
 
 fn print_line(out: &mut impl Write, line: &str) -> bool {
@@ -211,8 +212,7 @@ pub async fn extract(settings: Settings, opts: &InputOptions, input: &str, forma
     };
     let processor = Processor::new(&env.settings.processor);
     let result = read(&env, input).await.and_then(|i| {
-        let html = page_text(&i)?;
-        let (raw, _) = raw_from_page(&html, &input_ctx(&env, input));
+        let raw = page_item(&env, &i)?;
         match processor.process(&raw, Utc::now()) {
             Outcome::Article(p) => Ok(p.article),
             Outcome::Dropped(_) => {
@@ -383,8 +383,7 @@ async fn process_one(
             .map(|i| (i.link.clone().map_or_else(|| path.to_owned(), |l| format!("{path}#{l}")), i))
             .collect(),
         Kind::Page => {
-            let html = page_text(&input)?;
-            vec![(path.to_owned(), raw_from_page(&html, &input_ctx(env, path)).0)]
+            vec![(path.to_owned(), page_item(env, &input)?)]
         }
         Kind::Text => {
             let text = String::from_utf8(input.bytes)
