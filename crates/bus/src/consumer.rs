@@ -119,7 +119,7 @@ async fn open(
     role: ConsumerRole,
 ) -> Result<jetstream::consumer::pull::Stream, BusError> {
     inner.messages().await.map_err(|e| BusError::Consumer {
-        stream: String::new(),
+        stream: inner.cached_info().stream_name.clone(),
         consumer: role.durable_name().to_owned(),
         message: e.to_string(),
     })
