@@ -52,20 +52,8 @@ pub fn parse_feed(
     let decoded = decode_body(bytes, content_type, origin)?;
     let text = decoded.text.trim_start_matches('\u{feff}');
     sniff(text, origin)?;
-    // Atom 0.3 differs from 1.0 mostly by namespace, which feed-rs does not know: reading
-    // 0.3 as 1.0 recovers its entries (`issued`/`modified` dates are then not read).
-    let upgraded;
-    let text = if text.contains(ATOM_03_NS) {
-        // 0.3 text constructs name MIME types where 1.0 has text/html/xhtml.
-        upgraded = text
-            .replace(ATOM_03_NS, "http://www.w3.org/2005/Atom")
-            .replace("type=\"text/plain\"", "type=\"text\"")
-            .replace("type=\"text/html\"", "type=\"html\"")
-            .replace("type=\"application/xhtml+xml\"", "type=\"xhtml\"");
-        upgraded.as_str()
-    } else {
-        text
-    };
+    let normalized = normalize_dialect(text);
+    let text = normalized.as_ref();
     let parser = feed_rs::parser::Builder::new()
         .base_uri(ctx.base_url.as_ref().map(Url::as_str))
         // An empty id tells us the entry had none (feed-rs would otherwise invent one).
@@ -135,6 +123,43 @@ pub fn parse_feed(
 
 const ATOM_03_NS: &str = "http://purl.org/atom/ns#";
 
+/// Rewrites the feed dialects feed-rs does not read into ones it does, without touching the
+/// content:
+/// - Atom 0.3 differs from 1.0 mostly by namespace; read as 1.0 its entries are recovered
+///   (`issued`/`modified` dates are then not read), with 0.3's MIME-type `type` attributes
+///   mapped to 1.0's `text`/`html`/`xhtml`.
+/// - `<rss>` without a `version` attribute (common in the wild) is read as RSS 2.0, which is
+///   a superset of the 0.9x versions.
+fn normalize_dialect(text: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let mut out = Cow::Borrowed(text);
+    if text.contains(ATOM_03_NS) {
+        out = Cow::Owned(
+            text.replace(ATOM_03_NS, "http://www.w3.org/2005/Atom")
+                .replace("type=\"text/plain\"", "type=\"text\"")
+                .replace("type=\"text/html\"", "type=\"html\"")
+                .replace("type=\"application/xhtml+xml\"", "type=\"xhtml\""),
+        );
+    }
+    let mut after = skip_prolog(&out);
+    if after.starts_with("<!DOCTYPE") || after.starts_with("<!doctype") {
+        after = after.find('>').map_or(after, |e| skip_prolog(&after[e + 1..]));
+    }
+    let root_at = out.len() - after.len();
+    let rest = &out[root_at..];
+    if rest.starts_with("<rss") && rest[4..].starts_with(|c: char| c.is_whitespace() || c == '>') {
+        let tag_end = rest.find('>').unwrap_or(rest.len());
+        if !rest[..tag_end].contains("version") {
+            let mut fixed = String::with_capacity(out.len() + 16);
+            fixed.push_str(&out[..root_at + 4]);
+            fixed.push_str(" version=\"2.0\"");
+            fixed.push_str(&out[root_at + 4..]);
+            out = Cow::Owned(fixed);
+        }
+    }
+    out
+}
+
 /// The entry's article link: `rel="alternate"` (or no rel) first, never `self`/`enclosure`.
 fn pick_link(links: &[feed_rs::model::Link]) -> Option<String> {
     let usable = |l: &&feed_rs::model::Link| !l.href.trim().is_empty();
@@ -199,4 +224,21 @@ fn skip_prolog(s: &str) -> &str {
 /// mis-declared UTF-16 always do.
 pub fn looks_binary(text: &str) -> bool {
     text.chars().take(512).filter(|c| c.is_control() && !c.is_whitespace()).count() > 8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dialects_feed_rs_does_not_read_are_rewritten() {
+        let rss = "<?xml version=\"1.0\"?>\n<!-- c -->\n<!DOCTYPE rss>\n<rss xmlns:x=\"y\"><channel/></rss>";
+        assert!(normalize_dialect(rss).contains("<rss version=\"2.0\" xmlns:x"));
+        let versioned = "<rss version=\"0.91\"><channel/></rss>";
+        assert_eq!(normalize_dialect(versioned), versioned);
+        let atom03 = "<feed version=\"0.3\" xmlns=\"http://purl.org/atom/ns#\"><title type=\"text/plain\">t</title></feed>";
+        let upgraded = normalize_dialect(atom03);
+        assert!(upgraded.contains("http://www.w3.org/2005/Atom") && upgraded.contains("type=\"text\""));
+        assert_eq!(normalize_dialect("<rssfeed/>"), "<rssfeed/>");
+    }
 }

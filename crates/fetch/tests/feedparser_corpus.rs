@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
+use newswire_clean::clean_title;
 use newswire_fetch::{FeedContext, parse_feed};
 use newswire_model::{Category, SourceId};
 
@@ -86,7 +87,16 @@ fn feedparser_corpus() {
                     wellformed.2 += feed.items.len() + feed.skipped;
                     if let Some(want) = expected_first_title(&String::from_utf8_lossy(&bytes)) {
                         titles.0 += 1;
-                        let got = feed.items.first().and_then(|i| i.title.clone()).unwrap_or_default();
+                        // Compared as the article will carry it: text, markup and entities
+                        // resolved on both sides (feedparser sanitises markup it keeps,
+                        // newswire strips it), so the check is about the title's words.
+                        let got = feed
+                            .items
+                            .first()
+                            .and_then(|i| i.title.as_deref())
+                            .map(clean_title)
+                            .unwrap_or_default();
+                        let want = clean_title(&want);
                         if got == want {
                             titles.1 += 1;
                         } else if disagreements.len() < 15 {
@@ -122,9 +132,9 @@ fn feedparser_corpus() {
     assert!(titles.1 * 100 >= titles.0 * FLOOR_TITLES_PCT, "titles agree on only {}/{}", titles.1, titles.0);
 }
 
-const FLOOR_PARSED_PCT: usize = 93; // measured 1,632/1,749 (93.3%)
-const FLOOR_ENTRIES: usize = 1_120; // measured 1,124 (feedparser 1,187)
-const FLOOR_TITLES_PCT: usize = 20; // measured 13/62: most differences are markup feedparser keeps in titles
+const FLOOR_PARSED_PCT: usize = 97; // measured 1,706/1,749 (97.5%)
+const FLOOR_ENTRIES: usize = 1_150; // measured 1,155 (feedparser 1,187)
+const FLOOR_TITLES_PCT: usize = 75; // measured 50/65; the rest is base64 titles and markup feedparser keeps
 
 /// Truncated, bit-flipped and spliced versions of real feeds: errors are fine, panics are not.
 #[test]
