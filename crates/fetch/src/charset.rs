@@ -105,7 +105,8 @@ fn xml_declared_encoding(bytes: &[u8]) -> Option<String> {
     attr_value(decl, "encoding")
 }
 
-fn attr_value(s: &str, name: &str) -> Option<String> {
+/// The value of attribute `name` in a tag's text (quoted or not); `None` when absent or empty.
+pub(crate) fn attr_value(s: &str, name: &str) -> Option<String> {
     let lower = s.to_ascii_lowercase();
     let mut from = 0;
     while let Some(pos) = lower[from..].find(name) {

@@ -30,5 +30,5 @@ pub use feeds::{FeedList, FeedSpec};
 pub use http::{Body, HttpFetcher, Validators};
 pub use import::{ImportedFeed, import_feeds, render_feeds};
 pub use netguard::{FeedUrl, NetGuard};
-pub use parse::{FeedContext, ParsedFeed, looks_binary, parse_feed};
+pub use parse::{FeedContext, ParsedFeed, discover_feeds, looks_binary, parse_feed};
 pub use settings::FetcherSettings;

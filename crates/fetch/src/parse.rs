@@ -51,7 +51,7 @@ pub fn parse_feed(
     let origin = ctx.feed_url.as_str();
     let decoded = decode_body(bytes, content_type, origin)?;
     let text = decoded.text.trim_start_matches('\u{feff}');
-    sniff(text, origin)?;
+    sniff(text, origin, ctx.base_url.as_ref())?;
     let normalized = normalize_dialect(text);
     let text = normalized.as_ref();
     let parser = feed_rs::parser::Builder::new()
@@ -178,7 +178,7 @@ fn pick_link(links: &[feed_rs::model::Link]) -> Option<String> {
 
 /// Refuses what is plainly not a feed with a message that says what it is instead, rather
 /// than the XML parser's "no root element".
-fn sniff(text: &str, origin: &str) -> Result<(), FetchError> {
+fn sniff(text: &str, origin: &str, base: Option<&Url>) -> Result<(), FetchError> {
     let not_a_feed =
         |reason: &str| FetchError::NotAFeed { url: origin.to_owned(), reason: reason.to_owned() };
     let head = text.trim_start();
@@ -191,12 +191,52 @@ fn sniff(text: &str, origin: &str) -> Result<(), FetchError> {
     let lower: String = head.chars().take(256).collect::<String>().to_ascii_lowercase();
     let after_decl = skip_prolog(&lower);
     if after_decl.starts_with("<!doctype html") || after_decl.starts_with("<html") {
-        return Err(not_a_feed("an HTML page (look for its <link rel=\"alternate\"> feed)"));
+        let feeds = discover_feeds(text, base);
+        return Err(not_a_feed(&if feeds.is_empty() {
+            "an HTML page, and it links to no feed".to_owned()
+        } else {
+            format!("an HTML page; it links to the feed(s) {}", feeds.join(" "))
+        }));
     }
     if !(head.starts_with('<') || head.starts_with('{')) {
         return Err(not_a_feed("neither XML nor JSON"));
     }
     Ok(())
+}
+
+/// The feeds an HTML page announces with `<link rel="alternate" type="application/rss+xml"
+/// href="…">` (RSS, Atom or JSON Feed), resolved against `base`: what to configure instead of
+/// the page.
+pub fn discover_feeds(html: &str, base: Option<&Url>) -> Vec<String> {
+    let lower = html.to_ascii_lowercase();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(pos) = lower[from..].find("<link") {
+        let start = from + pos;
+        let end = lower[start..].find('>').map_or(lower.len(), |e| start + e);
+        let tag = &html[start..end];
+        let ltag = &lower[start..end];
+        from = end;
+        let is_alternate = crate::charset::attr_value(ltag, "rel")
+            .is_some_and(|r| r.split_whitespace().any(|t| t == "alternate"));
+        let is_feed = crate::charset::attr_value(ltag, "type").is_some_and(|t| {
+            ["application/rss+xml", "application/atom+xml", "application/feed+json", "application/json"]
+                .contains(&t.as_str())
+        });
+        if !(is_alternate && is_feed) {
+            continue;
+        }
+        if let Some(href) = crate::charset::attr_value(tag, "href") {
+            let resolved = match base {
+                Some(b) => b.join(&href).map(|u| u.to_string()).unwrap_or(href),
+                None => href,
+            };
+            if !out.contains(&resolved) {
+                out.push(resolved);
+            }
+        }
+    }
+    out
 }
 
 /// Skips the XML declaration, comments and processing instructions at the start.
@@ -229,6 +269,32 @@ pub fn looks_binary(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_html_page_names_the_feeds_it_links_to() {
+        let page = r#"<!DOCTYPE html><html><head><link rel="stylesheet" href="/s.css">
+            <LINK REL="alternate" TYPE="application/rss+xml" TITLE="RSS" HREF="/rss.xml">
+            <link rel='alternate' type='application/atom+xml' href='https://x.example/atom'></head></html>"#;
+        let base = Url::parse("https://x.example/news/page.html").ok();
+        assert_eq!(
+            discover_feeds(page, base.as_ref()),
+            ["https://x.example/rss.xml", "https://x.example/atom"]
+        );
+        let ctx = FeedContext {
+            source_id: SourceId::parse("t").unwrap(),
+            feed_url: "https://x.example/news/page.html".into(),
+            base_url: base,
+            language_hint: None,
+            category: Category::general(),
+            fetched_at: Utc::now(),
+            http: None,
+        };
+        let e = parse_feed(page.as_bytes(), Some("text/html"), &ctx).unwrap_err().to_string();
+        assert!(
+            e.contains("it links to the feed(s) https://x.example/rss.xml https://x.example/atom"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn dialects_feed_rs_does_not_read_are_rewritten() {
