@@ -206,7 +206,8 @@ fn sniff(text: &str, origin: &str, base: Option<&Url>) -> Result<(), FetchError>
 
 /// The feeds an HTML page announces with `<link rel="alternate" type="application/rss+xml"
 /// href="…">` (RSS, Atom or JSON Feed), resolved against `base`: what to configure instead of
-/// the page.
+/// the page. Plain `application/json` alternates are left out: on WordPress and others they
+/// are REST API documents, not feeds.
 pub fn discover_feeds(html: &str, base: Option<&Url>) -> Vec<String> {
     let lower = html.to_ascii_lowercase();
     let mut out = Vec::new();
@@ -220,8 +221,7 @@ pub fn discover_feeds(html: &str, base: Option<&Url>) -> Vec<String> {
         let is_alternate = crate::charset::attr_value(ltag, "rel")
             .is_some_and(|r| r.split_whitespace().any(|t| t == "alternate"));
         let is_feed = crate::charset::attr_value(ltag, "type").is_some_and(|t| {
-            ["application/rss+xml", "application/atom+xml", "application/feed+json", "application/json"]
-                .contains(&t.as_str())
+            ["application/rss+xml", "application/atom+xml", "application/feed+json"].contains(&t.as_str())
         });
         if !(is_alternate && is_feed) {
             continue;
