@@ -81,6 +81,9 @@ async fn metrics_endpoints_show_the_counts() {
         5.0
     );
     assert_eq!(scrape_metric(&fetcher, "newswire_fetcher_polls_total{result=\"ok\"}").await, 2.0);
+    let all = seeds::load();
+    let body_bytes = seeds::rss(&all).len() + seeds::atom(&all).len();
+    assert_eq!(scrape_metric(&fetcher, "newswire_fetcher_fetched_bytes_total").await, body_bytes as f64);
     let processor = p.processor.as_ref().unwrap().metrics_url();
     assert_eq!(scrape_metric(&processor, "newswire_processor_items_in_total").await, 5.0);
     assert_eq!(scrape_metric(&processor, "newswire_processor_items_out_total").await, 5.0);

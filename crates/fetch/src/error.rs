@@ -102,6 +102,15 @@ impl FetchError {
         }
     }
 
+    /// Whether the body arrived but is not a usable feed (not a feed, malformed, undecodable),
+    /// as opposed to a body that could not be had at all.
+    pub fn is_parse_error(&self) -> bool {
+        matches!(
+            self,
+            FetchError::NotAFeed { .. } | FetchError::Malformed { .. } | FetchError::Encoding { .. }
+        )
+    }
+
     /// A bounded label for metrics.
     pub fn metric_reason(&self) -> &'static str {
         match self {

@@ -36,6 +36,8 @@ pub struct ParsedFeed {
     pub skipped: usize,
     /// The encoding the body was decoded from.
     pub encoding: &'static str,
+    /// Size of the body in bytes, as received.
+    pub body_bytes: usize,
 }
 
 /// Decodes and parses a feed body (RSS 0.9x/1.0/2.0, Atom 0.3/1.0, JSON Feed 1.x).
@@ -118,7 +120,13 @@ pub fn parse_feed(
             http: http.clone(),
         });
     }
-    Ok(ParsedFeed { title: feed.title.map(|t| t.content), items, skipped, encoding: decoded.encoding })
+    Ok(ParsedFeed {
+        title: feed.title.map(|t| t.content),
+        items,
+        skipped,
+        encoding: decoded.encoding,
+        body_bytes: bytes.len(),
+    })
 }
 
 const ATOM_03_NS: &str = "http://purl.org/atom/ns#";

@@ -80,20 +80,14 @@ impl Fetcher {
                 return Ok(PollStats { not_modified: true, ..PollStats::default() });
             }
             Err(e) => {
-                let result = if matches!(
-                    e,
-                    FetchError::Malformed { .. } | FetchError::NotAFeed { .. } | FetchError::Encoding { .. }
-                ) {
-                    "parse_error"
-                } else {
-                    "fetch_error"
-                };
+                let result = if e.is_parse_error() { "parse_error" } else { "fetch_error" };
                 self.metrics.polls.with_label_values(&[result]).inc();
                 self.metrics.stage.failed(e.metric_reason());
                 return Err(e);
             }
         };
         self.metrics.polls.with_label_values(&["ok"]).inc();
+        self.metrics.fetched_bytes.inc_by(parsed.body_bytes as u64);
         let mut items = parsed.items;
         self.metrics.stage.items_in.inc_by(items.len() as u64);
         // Oldest first, so that the first copy of a story the processor sees is the original.

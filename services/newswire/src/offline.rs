@@ -57,17 +57,7 @@ struct Failure {
 
 impl From<FetchError> for Failure {
     fn from(e: FetchError) -> Self {
-        let code = match e {
-            FetchError::Io { .. }
-            | FetchError::Network { .. }
-            | FetchError::Status { .. }
-            | FetchError::TooLarge { .. }
-            | FetchError::Refused { .. }
-            | FetchError::InvalidUrl { .. } => EXIT_UNREADABLE,
-            FetchError::NotAFeed { .. } | FetchError::Malformed { .. } | FetchError::Encoding { .. } => {
-                EXIT_UNUSABLE
-            }
-        };
+        let code = if e.is_parse_error() { EXIT_UNUSABLE } else { EXIT_UNREADABLE };
         Failure { message: e.to_string(), code }
     }
 }
