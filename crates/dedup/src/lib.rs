@@ -11,12 +11,7 @@
 
 mod near;
 
-pub use near::{NUM_HASHES, NearDupIndex, Signature, simhash};
-
-/// The words of a normalised text.
-pub(crate) fn words(normalized: &str) -> impl Iterator<Item = &str> {
-    normalized.split(' ').filter(|w| !w.is_empty())
-}
+pub use near::{NUM_HASHES, NearDupIndex, Signature, fingerprint, simhash};
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::Hash;

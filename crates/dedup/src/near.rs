@@ -38,7 +38,7 @@ fn mix(mut z: u64) -> u64 {
 /// Hashes of the word shingles of a normalised text (all words if there are fewer than a
 /// shingle's worth).
 fn shingles(normalized: &str) -> Vec<u64> {
-    let words: Vec<u64> = crate::words(normalized).map(|w| fnv1a(w.as_bytes())).collect();
+    let words: Vec<u64> = newswire_clean::tokens(normalized).map(|w| fnv1a(w.as_bytes())).collect();
     if words.len() < SHINGLE {
         return words;
     }
@@ -49,9 +49,12 @@ impl Signature {
     /// The signature of a normalised text (see `newswire_clean::normalize_for_matching`).
     /// Deterministic across runs and machines.
     pub fn of(normalized: &str) -> Self {
-        let sh = shingles(normalized);
+        Self::of_shingles(&shingles(normalized))
+    }
+
+    fn of_shingles(sh: &[u64]) -> Self {
         let mut mins = vec![u32::MAX; NUM_HASHES];
-        for h in sh {
+        for &h in sh {
             for (i, m) in mins.iter_mut().enumerate() {
                 let v = (mix(h ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) >> 32) as u32;
                 if v < *m {
@@ -79,8 +82,19 @@ impl Signature {
 /// 64-bit SimHash of a normalised text's shingles, as 16 hex digits: a compact fingerprint
 /// downstream systems can compare by Hamming distance.
 pub fn simhash(normalized: &str) -> String {
+    simhash_of_shingles(&shingles(normalized))
+}
+
+/// The [`Signature`] and the [`simhash`] of a normalised text, splitting and hashing its
+/// shingles once for both (the processor needs both for every article).
+pub fn fingerprint(normalized: &str) -> (Signature, String) {
+    let sh = shingles(normalized);
+    (Signature::of_shingles(&sh), simhash_of_shingles(&sh))
+}
+
+fn simhash_of_shingles(sh: &[u64]) -> String {
     let mut acc = [0i32; 64];
-    for h in shingles(normalized) {
+    for &h in sh {
         for (bit, a) in acc.iter_mut().enumerate() {
             *a += if (h >> bit) & 1 == 1 { 1 } else { -1 };
         }
@@ -197,6 +211,11 @@ mod tests {
         idx.insert(id(3), Signature::of("نص ثالث مختلف ايضا عن كل ما سبق من نصوص في هذا الاختبار"));
         assert_eq!(idx.len(), 2);
         assert!(idx.best_match(&Signature::of(TEXT), 0.7).is_none(), "evicted entries must not match");
+    }
+
+    #[test]
+    fn fingerprint_is_signature_and_simhash() {
+        assert_eq!(fingerprint(TEXT), (Signature::of(TEXT), simhash(TEXT)));
     }
 
     #[test]

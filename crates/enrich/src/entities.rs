@@ -1,10 +1,10 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use newswire_clean::normalize_for_matching;
+use newswire_clean::{normalize_for_matching, tokens};
 use newswire_model::{Entity, EntityKind};
 
-use crate::terms::strip_clitics;
+use crate::terms::stem;
 
 const GAZETTEER: &str = include_str!("../data/gazetteer.tsv");
 
@@ -43,11 +43,7 @@ impl Gazetteer {
             let idx = names.len();
             names.push((name.to_owned(), kind));
             for alias in aliases.split('|') {
-                let words: Vec<String> = normalize_for_matching(alias)
-                    .split(' ')
-                    .filter(|w| !w.is_empty())
-                    .map(str::to_owned)
-                    .collect();
+                let words: Vec<String> = tokens(&normalize_for_matching(alias)).map(str::to_owned).collect();
                 if let Some(first) = words.first() {
                     by_first.entry(first.clone()).or_default().push((words, idx));
                 }
@@ -71,7 +67,7 @@ impl Gazetteer {
 
     /// Entities mentioned in a normalised text, most mentioned first.
     pub fn find(&self, normalized: &str) -> Vec<Entity> {
-        let words: Vec<&str> = normalized.split(' ').filter(|w| !w.is_empty()).collect();
+        let words: Vec<&str> = tokens(normalized).collect();
         let mut counts: HashMap<usize, u32> = HashMap::new();
         let mut i = 0;
         while i < words.len() {
@@ -103,7 +99,7 @@ impl Gazetteer {
 
 /// A word and its forms without Arabic proclitics (و ف ب ل ك, ال and their combinations).
 fn candidates(word: &str) -> impl Iterator<Item = &str> {
-    let stripped = strip_clitics(word);
+    let stripped = stem(word);
     let mut forms = vec![word];
     // "والروسية" → "الروسية" (conjunction only) and "روسيه" (article too).
     if let Some(rest) = word.strip_prefix(['و', 'ف']).filter(|r| r.chars().count() >= 3) {

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
-use newswire_clean::normalize_for_matching;
+use newswire_clean::{normalize_for_matching, tokens};
 
 /// Arabic and English function words and the reporting verbs every news article uses; they
 /// say nothing about the story. Written in ordinary spelling and normalised at start.
@@ -27,7 +27,7 @@ static STOP: LazyLock<HashSet<String>> =
 
 /// Strips Arabic proclitics (و ف ب ل ك and the article ال) from a normalised word when at
 /// least three letters remain: والروسيه → روسيه, بالرياض → رياض, للتعاون → تعاون.
-pub(crate) fn strip_clitics(word: &str) -> &str {
+pub fn stem(word: &str) -> &str {
     let mut w = word;
     for prefix in ["وال", "فال", "بال", "كال", "لل", "ال"] {
         if let Some(rest) = w.strip_prefix(prefix)
@@ -44,11 +44,6 @@ pub(crate) fn strip_clitics(word: &str) -> &str {
     w
 }
 
-/// The form a word is counted in: clitics stripped (Arabic); other scripts unchanged.
-pub fn stem(word: &str) -> &str {
-    strip_clitics(word)
-}
-
 /// Weighted terms of a normalised text: stems of content words with their counts.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Terms {
@@ -63,7 +58,7 @@ impl Terms {
     pub fn of(normalized: &str) -> Self {
         let mut counts = HashMap::new();
         let mut forms: HashMap<String, HashMap<&str, u32>> = HashMap::new();
-        for w in normalized.split(' ') {
+        for w in tokens(normalized) {
             if w.chars().count() < 2 || w.chars().all(|c| c.is_ascii_digit()) || STOP.contains(w) {
                 continue;
             }

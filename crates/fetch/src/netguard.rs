@@ -30,17 +30,6 @@ impl fmt::Display for FeedUrl {
     }
 }
 
-impl FeedUrl {
-    /// The base URL relative links in the feed resolve against.
-    pub fn base(&self) -> Option<Url> {
-        match self {
-            FeedUrl::Http(u) => Some(u.clone()),
-            FeedUrl::File(p) => Url::from_file_path(p).ok(),
-            FeedUrl::Stdin => None,
-        }
-    }
-}
-
 /// The SSRF guard: which feed locations are allowed.
 ///
 /// Internal addresses are refused by default, because a feed URL (from a feeds file someone

@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use newswire_clean::{clean_title, html_to_text, normalize_for_matching, strip_boilerplate};
-use newswire_dedup::{ExactDedup, NearDupIndex, Signature, Verdict, content_hash, simhash};
+use newswire_dedup::{ExactDedup, NearDupIndex, Signature, Verdict, content_hash, fingerprint};
 use newswire_enrich::story::Features;
 use newswire_enrich::{StoryIndex, StorySettings, Terms, find_entities, keywords, spellings, summary};
 use newswire_model::{Article, DuplicateInfo, DuplicateKind, Fingerprints, RawItem, SCHEMA_VERSION};
@@ -91,7 +91,7 @@ impl Processor {
         if verdict == Verdict::SameId {
             return Outcome::Dropped(DropReason::Duplicate);
         }
-        let signature = Signature::of(&normalized);
+        let (signature, simhash) = fingerprint(&normalized);
         let duplicate = match verdict {
             Verdict::SameContent(of) => {
                 Some(DuplicateInfo { of, kind: DuplicateKind::Exact, similarity: 1.0 })
@@ -138,7 +138,7 @@ impl Processor {
             entities,
             categories,
             story_id: Some(story_id),
-            fingerprints: Fingerprints { content_hash: hash, simhash: Some(simhash(&normalized)) },
+            fingerprints: Fingerprints { content_hash: hash, simhash: Some(simhash) },
             duplicate,
         };
         Outcome::Article(Box::new(Processed { article, signature, features }))
