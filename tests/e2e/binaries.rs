@@ -171,3 +171,39 @@ async fn tail_prints_articles_as_they_are_published() {
     assert_eq!(printed.id, p.article.id);
     child.kill().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newswire_run_runs_the_three_stages_in_one_process() {
+    let nats = TestNats::start();
+    let feeds = FeedServer::start().await;
+    feeds.set("/seeds.rss", Route::body("application/rss+xml", seeds::rss(&seeds::load())));
+    let dir = tempfile::tempdir().unwrap();
+    let feeds_file = dir.path().join("feeds.toml");
+    std::fs::write(&feeds_file, format!("[[feed]]\nid = \"seeds\"\nurl = \"{}\"\n", feeds.url("/seeds.rss")))
+        .unwrap();
+    let db = dir.path().join("news.db");
+    let admin = free_addr();
+    let env = vec![
+        ("NEWSWIRE_NATS__URL", nats.url()),
+        ("NEWSWIRE_SINK__SQLITE_PATH", db.display().to_string()),
+        ("NEWSWIRE_FETCHER__FEEDS_FILE", feeds_file.display().to_string()),
+        ("NEWSWIRE_FETCHER__ALLOW_PRIVATE_NETWORKS", "true".to_owned()),
+    ];
+    let child = service("newswire", &env).args(["run", "--admin-listen", &admin]).spawn().unwrap();
+    let metrics = format!("http://{admin}/metrics");
+    wait_until(Duration::from_secs(30), "5 articles stored by newswire run", || async {
+        let store = SqliteStore::open(&db, 1).await.ok()?;
+        (store.count().await.ok()? == 5).then_some(())
+    })
+    .await;
+    // One admin port shows all three stages.
+    wait_until(Duration::from_secs(10), "all stages on one /metrics", || async {
+        let f = scrape_metric(&metrics, "newswire_fetcher_items_out_total").await;
+        let p = scrape_metric(&metrics, "newswire_processor_items_out_total").await;
+        let s = scrape_metric(&metrics, "newswire_sink_items_out_total").await;
+        (f == 5.0 && p == 5.0 && s == 5.0).then_some(())
+    })
+    .await;
+    let status = terminate(child).await;
+    assert!(status.success(), "newswire run did not exit cleanly on SIGTERM: {status}");
+}

@@ -119,26 +119,27 @@ pub async fn spawn_pipeline(backend: Backend) -> TestPipeline {
 
 impl TestPipeline {
     pub async fn start_processor(&self) -> Stage {
-        let registry = Registry::new();
-        let shutdown = CancellationToken::new();
-        let health = Health::new();
-        let admin = serve_admin("127.0.0.1:0", registry.clone(), health.clone(), shutdown.clone())
-            .await
-            .expect("admin");
-        let (s, t) = (self.settings.clone(), shutdown.clone());
-        let task = tokio::spawn(async move { run_processor(&s, &registry, health, t).await });
-        Stage { shutdown, task, admin }
+        self.start(|s, r, h, t| async move { run_processor(&s, &r, h, t).await }).await
     }
 
     pub async fn start_sink(&self) -> Stage {
+        self.start(|s, r, h, t| async move { run_sink(&s, &r, h, t).await }).await
+    }
+
+    /// Runs a stage from its library entry point with its own registry, admin server (free
+    /// port) and shutdown token.
+    async fn start<F, Fut>(&self, run: F) -> Stage
+    where
+        F: FnOnce(Settings, Registry, Health, CancellationToken) -> Fut,
+        Fut: std::future::Future<Output = Result<(), AppError>> + Send + 'static,
+    {
         let registry = Registry::new();
         let shutdown = CancellationToken::new();
         let health = Health::new();
         let admin = serve_admin("127.0.0.1:0", registry.clone(), health.clone(), shutdown.clone())
             .await
             .expect("admin");
-        let (s, t) = (self.settings.clone(), shutdown.clone());
-        let task = tokio::spawn(async move { run_sink(&s, &registry, health, t).await });
+        let task = tokio::spawn(run(self.settings.clone(), registry, health, shutdown.clone()));
         Stage { shutdown, task, admin }
     }
 

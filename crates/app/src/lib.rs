@@ -16,7 +16,7 @@ use newswire_model::SourceId;
 use newswire_process::ProcessorSettings;
 use newswire_store::{SinkSettings, Store};
 use newswire_telemetry::metrics::{FetcherMetrics, ProcessorMetrics, SinkMetrics};
-use newswire_telemetry::{Health, LogSettings, Registry};
+use newswire_telemetry::{Health, LogSettings, Registry, serve_admin};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -188,6 +188,26 @@ async fn open_store(
 ) -> Result<Option<Store>, AppError> {
     let fatal = |e: &newswire_store::StoreError| e.kind() == newswire_store::StoreErrorKind::Fatal;
     Ok(until_ready("the store", health, shutdown, || Store::open(settings), fatal).await?)
+}
+
+/// The life of a service binary around its stage: a registry and a health handle, the admin
+/// server on `admin_listen`, a shutdown token cancelled on SIGINT/SIGTERM; then `stage` runs
+/// until it returns, and the admin server is stopped and awaited. The binaries are this plus
+/// configuration; tests start stages directly with their own token.
+pub async fn serve<F, Fut>(admin_listen: &str, stage: F) -> Result<(), AppError>
+where
+    F: FnOnce(Registry, Health, CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = Result<(), AppError>>,
+{
+    let shutdown = shutdown_on_signals();
+    let registry = Registry::new();
+    let health = Health::new();
+    let admin = serve_admin(admin_listen, registry.clone(), health.clone(), shutdown.clone()).await?;
+    tracing::info!(message = "Admin endpoints up.", addr = %admin.addr);
+    let result = stage(registry, health, shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = admin.task.await;
+    result
 }
 
 /// A token cancelled on SIGINT (Ctrl-C) or SIGTERM (`docker stop`, Kubernetes).

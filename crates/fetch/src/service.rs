@@ -5,13 +5,15 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use newswire_bus::Bus;
-use newswire_model::SourceId;
+use newswire_model::{Category, Lang, SourceId};
 use newswire_telemetry::metrics::FetcherMetrics;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::{FeedContext, FeedList, FeedSpec, FetchError, HttpFetcher, ParsedFeed, Validators, parse_feed};
+use crate::{
+    Body, FeedContext, FeedList, FeedSpec, FetchError, HttpFetcher, ParsedFeed, Validators, parse_feed,
+};
 
 /// What one poll of one feed did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -39,17 +41,30 @@ pub async fn fetch_and_parse(
     if body.not_modified {
         return Ok(None);
     }
+    let parsed = parse_body(&body, &feed.id, &feed.url.to_string(), feed.language.as_ref(), &feed.category)?;
+    Ok(Some((parsed, body.validators())))
+}
+
+/// Parses a fetched body as a feed of `source_id`: the step after [`HttpFetcher::fetch`],
+/// shared by the fetcher and the offline commands (which read a body before knowing whether
+/// it is a feed).
+pub fn parse_body(
+    body: &Body,
+    source_id: &SourceId,
+    feed_url: &str,
+    language_hint: Option<&Lang>,
+    category: &Category,
+) -> Result<ParsedFeed, FetchError> {
     let ctx = FeedContext {
-        source_id: feed.id.clone(),
-        feed_url: feed.url.to_string(),
+        source_id: source_id.clone(),
+        feed_url: feed_url.to_owned(),
         base_url: body.base_url.clone(),
-        language_hint: feed.language.clone(),
-        category: feed.category.clone(),
+        language_hint: language_hint.cloned(),
+        category: category.clone(),
         fetched_at: Utc::now(),
         http: body.http.clone(),
     };
-    let parsed = parse_feed(&body.bytes, body.content_type.as_deref(), &ctx)?;
-    Ok(Some((parsed, body.validators())))
+    parse_feed(&body.bytes, body.content_type.as_deref(), &ctx)
 }
 
 /// The fetcher stage.

@@ -17,8 +17,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
-use newswire_app::{Settings, run_fetcher, run_processor, run_sink, shutdown_on_signals};
-use newswire_telemetry::{Health, Registry, init_logging, serve_admin};
+use newswire_app::{Settings, run_fetcher, run_processor, run_sink, serve};
+use newswire_telemetry::init_logging;
 
 #[derive(Parser)]
 #[command(
@@ -238,20 +238,17 @@ fn offline_settings(config: Option<&std::path::Path>) -> anyhow::Result<Settings
 
 /// All three stages in one process, sharing one registry and one admin server.
 async fn run_all(settings: Settings, admin_listen: &str) -> anyhow::Result<()> {
-    let shutdown = shutdown_on_signals();
-    let registry = Registry::new();
-    let health = Health::new();
-    let admin = serve_admin(admin_listen, registry.clone(), health.clone(), shutdown.clone()).await?;
-    tracing::info!(message = "Admin endpoints up.", addr = %admin.addr);
-    let (f, p, s) = tokio::join!(
-        run_fetcher(&settings, &registry, health.clone(), false, shutdown.clone()),
-        run_processor(&settings, &registry, health.clone(), shutdown.clone()),
-        run_sink(&settings, &registry, health.clone(), shutdown.clone()),
-    );
-    shutdown.cancel();
-    let _ = admin.task.await;
-    f?;
-    p?;
-    s?;
+    let settings = &settings;
+    serve(admin_listen, |registry, health, shutdown| async move {
+        let (f, p, s) = tokio::join!(
+            run_fetcher(settings, &registry, health.clone(), false, shutdown.clone()),
+            run_processor(settings, &registry, health.clone(), shutdown.clone()),
+            run_sink(settings, &registry, health.clone(), shutdown.clone()),
+        );
+        f?;
+        p?;
+        s
+    })
+    .await?;
     Ok(())
 }

@@ -8,9 +8,8 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 use newswire_app::Settings;
-use newswire_fetch::{
-    FeedContext, FeedUrl, FetchError, HttpFetcher, Validators, decode_html, looks_binary, parse_feed,
-};
+use newswire_fetch::service::parse_body;
+use newswire_fetch::{Body, FeedUrl, FetchError, HttpFetcher, Validators, decode_html, looks_binary};
 use newswire_model::{Article, Category, Lang, RawItem, SourceId};
 use newswire_process::inputs::{InputContext, raw_from_page, raw_from_text};
 use newswire_process::{Outcome, Processor};
@@ -74,7 +73,16 @@ struct Env {
     category: Category,
 }
 
-fn env(settings: Settings, opts: &InputOptions) -> Result<Env, String> {
+/// The shared set-up of the offline commands; a bad option or setting is reported here and
+/// yields `Err` with the usage exit code.
+fn env(settings: Settings, opts: &InputOptions) -> Result<Env, ExitCode> {
+    try_env(settings, opts).map_err(|m| {
+        eprintln!("newswire: {m}");
+        ExitCode::from(EXIT_USAGE)
+    })
+}
+
+fn try_env(settings: Settings, opts: &InputOptions) -> Result<Env, String> {
     let source = SourceId::parse(&opts.source).map_err(|e| format!("--source: {e}"))?;
     let language =
         opts.language.as_deref().map(Lang::parse).transpose().map_err(|e| format!("--language: {e}"))?;
@@ -83,13 +91,10 @@ fn env(settings: Settings, opts: &InputOptions) -> Result<Env, String> {
     Ok(Env { http, settings, source, language, category })
 }
 
-/// Bytes of an input, with the HTTP content type when fetched.
+/// An input as read, and where it came from.
 struct Input {
     origin: String,
-    bytes: Vec<u8>,
-    content_type: Option<String>,
-    base_url: Option<url::Url>,
-    http: Option<newswire_model::HttpMeta>,
+    body: Body,
 }
 
 async fn read(env: &Env, input: &str) -> Result<Input, Failure> {
@@ -100,13 +105,7 @@ async fn read(env: &Env, input: &str) -> Result<Input, Failure> {
         return Err(Failure { message: format!("{input}: no such file"), code: EXIT_UNREADABLE });
     }
     let body = env.http.fetch(&url, &Validators::default()).await?;
-    Ok(Input {
-        origin: input.to_owned(),
-        bytes: body.bytes,
-        content_type: body.content_type,
-        base_url: body.base_url,
-        http: body.http,
-    })
+    Ok(Input { origin: input.to_owned(), body })
 }
 
 fn input_ctx(env: &Env, origin: &str) -> InputContext {
@@ -120,21 +119,12 @@ fn input_ctx(env: &Env, origin: &str) -> InputContext {
 }
 
 fn feed_items(env: &Env, input: &Input) -> Result<Vec<RawItem>, Failure> {
-    let ctx = FeedContext {
-        source_id: env.source.clone(),
-        feed_url: input.origin.clone(),
-        base_url: input.base_url.clone(),
-        language_hint: env.language.clone(),
-        category: env.category.clone(),
-        fetched_at: Utc::now(),
-        http: input.http.clone(),
-    };
-    Ok(parse_feed(&input.bytes, input.content_type.as_deref(), &ctx)?.items)
+    Ok(parse_body(&input.body, &env.source, &input.origin, env.language.as_ref(), &env.category)?.items)
 }
 
 /// A page's main article as a raw item: charset as the fetcher decides it, then extraction.
 fn page_item(env: &Env, input: &Input) -> Result<RawItem, Failure> {
-    let decoded = decode_html(&input.bytes, input.content_type.as_deref(), &input.origin)?;
+    let decoded = decode_html(&input.body.bytes, input.body.content_type.as_deref(), &input.origin)?;
     if looks_binary(&decoded.text) {
         return Err(Failure {
             message: format!("{}: binary data, not a page", input.origin),
@@ -153,10 +143,7 @@ fn print_line(out: &mut impl Write, line: &str) -> bool {
 pub async fn inspect_feed(settings: Settings, opts: &InputOptions, input: &str, format: Format) -> ExitCode {
     let env = match env(settings, opts) {
         Ok(e) => e,
-        Err(m) => {
-            eprintln!("newswire: {m}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(code) => return code,
     };
     let items = match read(&env, input).await.and_then(|i| feed_items(&env, &i)) {
         Ok(items) => items,
@@ -195,10 +182,7 @@ pub async fn inspect_feed(settings: Settings, opts: &InputOptions, input: &str, 
 pub async fn extract(settings: Settings, opts: &InputOptions, input: &str, format: Format) -> ExitCode {
     let env = match env(settings, opts) {
         Ok(e) => e,
-        Err(m) => {
-            eprintln!("newswire: {m}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(code) => return code,
     };
     let processor = Processor::new(&env.settings.processor);
     let result = read(&env, input).await.and_then(|i| {
@@ -243,7 +227,7 @@ fn kind_of(path: &str, input: &Input) -> Kind {
         Some("xml" | "rss" | "atom" | "rdf" | "json") => return Kind::Feed,
         _ => {}
     }
-    if let Some(ct) = input.content_type.as_deref() {
+    if let Some(ct) = input.body.content_type.as_deref() {
         if ct.contains("html") {
             return Kind::Page;
         }
@@ -255,7 +239,7 @@ fn kind_of(path: &str, input: &Input) -> Kind {
         }
     }
     let head: String =
-        String::from_utf8_lossy(&input.bytes[..input.bytes.len().min(512)]).to_ascii_lowercase();
+        String::from_utf8_lossy(&input.body.bytes[..input.body.bytes.len().min(512)]).to_ascii_lowercase();
     let head = head.trim_start_matches('\u{feff}').trim_start();
     if head.contains("<html") || head.starts_with("<!doctype html") {
         Kind::Page
@@ -333,10 +317,7 @@ pub async fn process(
     p.story_window = overrides.story_window.unwrap_or(p.story_window);
     let env = match env(settings, opts) {
         Ok(e) => e,
-        Err(m) => {
-            eprintln!("newswire: {m}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(code) => return code,
     };
     let mut processor = Processor::new(&env.settings.processor);
     let mut worst = 0u8;
@@ -376,7 +357,7 @@ async fn process_one(
             vec![(path.to_owned(), page_item(env, &input)?)]
         }
         Kind::Text => {
-            let text = String::from_utf8(input.bytes)
+            let text = String::from_utf8(input.body.bytes)
                 .map_err(|_| Failure { message: format!("{path}: not UTF-8 text"), code: EXIT_UNUSABLE })?;
             if looks_binary(&text) {
                 return Err(Failure { message: format!("{path}: binary data"), code: EXIT_UNUSABLE });

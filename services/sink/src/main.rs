@@ -3,22 +3,18 @@
 //! Usage: `newswire-sink [--config FILE]`.
 
 use anyhow::Context;
-use newswire_app::{Settings, config_path_from_args, run_sink, shutdown_on_signals};
-use newswire_telemetry::{Health, Registry, init_logging, serve_admin};
+use newswire_app::{Settings, config_path_from_args, run_sink, serve};
+use newswire_telemetry::init_logging;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let settings = Settings::load(config_path_from_args(&args).as_deref())?;
     init_logging(&settings.log)?;
-    let shutdown = shutdown_on_signals();
-    let registry = Registry::new();
-    let health = Health::new();
-    let admin =
-        serve_admin(&settings.sink.admin_listen, registry.clone(), health.clone(), shutdown.clone()).await?;
-    tracing::info!(message = "Admin endpoints up.", addr = %admin.addr);
-    let result = run_sink(&settings, &registry, health, shutdown.clone()).await;
-    shutdown.cancel();
-    let _ = admin.task.await;
-    result.context("sink failed")
+    let settings = &settings;
+    serve(&settings.sink.admin_listen, |registry, health, shutdown| async move {
+        run_sink(settings, &registry, health, shutdown).await
+    })
+    .await
+    .context("sink failed")
 }
