@@ -158,17 +158,17 @@ async fn tail_prints_articles_as_they_are_published() {
     )
     .unwrap()
     .items[0];
-    let processor = newswire_process::Processor::new(&Default::default());
+    let mut processor = newswire_process::Processor::new(&Default::default());
     let newswire_process::Outcome::Article(p) = processor.process(raw, chrono::Utc::now()) else {
         panic!("dropped")
     };
-    bus.publish_article(&p.article).await.unwrap();
+    bus.publish_article(&p).await.unwrap();
 
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let line =
         tokio::time::timeout(Duration::from_secs(15), stdout.next_line()).await.unwrap().unwrap().unwrap();
     let printed: newswire_model::Article = serde_json::from_str(&line).unwrap();
-    assert_eq!(printed.id, p.article.id);
+    assert_eq!(printed.id, p.id);
     child.kill().await.unwrap();
 }
 

@@ -10,7 +10,9 @@
 
 mod binaries;
 mod fetch_errors;
+mod fetch_memory;
 mod helpers;
 mod pipeline;
 mod reliability;
+mod replicas;
 mod tidy;

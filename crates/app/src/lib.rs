@@ -132,6 +132,11 @@ pub async fn run_fetcher(
     health.set_ready();
     tracing::info!(message = "Fetcher started.", feeds = feeds.feeds.len());
     let fetcher = Fetcher::new(http, bus, metrics);
+    // The per-feed memory saves re-publishing entries; without it every entry of a changed
+    // feed is published again, so it is worth a warning at start-up but not a reason to wait.
+    if let Err(error) = fetcher.open_memory().await {
+        tracing::warn!(message = "Feed memory bucket unavailable; publishing every entry until it is.", %error, kind = ?error.kind());
+    }
     if once {
         return Ok(fetcher.poll_all_once(&feeds, settings.fetcher.max_concurrency).await);
     }

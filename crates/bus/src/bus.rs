@@ -17,6 +17,20 @@ pub struct Published {
     pub sequence: u64,
 }
 
+/// A publish sent but not yet acknowledged by the server.
+#[derive(Debug)]
+pub struct PendingPublish {
+    subject: String,
+    ack: jetstream::context::PublishAckFuture,
+}
+
+impl PendingPublish {
+    /// Waits for the server's ack: the message is stored in its stream.
+    pub async fn acked(self) -> Result<Published, BusError> {
+        await_ack(self.subject, self.ack).await
+    }
+}
+
 /// A connection to NATS JetStream with newswire's streams and subjects.
 #[derive(Clone, Debug)]
 pub struct Bus {
@@ -164,6 +178,15 @@ impl Bus {
             });
         }
         out
+    }
+
+    /// Sends an article on `<root>.articles.<lang>.<category>` without waiting for the
+    /// server's ack: many can be in flight at once. The article is on the bus only once
+    /// [`PendingPublish::acked`] says so.
+    pub async fn send_article(&self, article: &Article) -> Result<PendingPublish, BusError> {
+        let subject = self.subjects.for_article(article);
+        let ack = self.send_json(subject.clone(), article.id.as_str(), article).await?;
+        Ok(PendingPublish { subject, ack })
     }
 
     /// Publishes an article on `<root>.articles.<lang>.<category>` and waits for the ack.

@@ -58,6 +58,32 @@ pub enum BusError {
     /// The local nats-server could not be started.
     #[error("{0}")]
     LocalServer(String),
+    /// A key-value bucket could not be created or opened.
+    #[error("JetStream key-value bucket {bucket}: {message}")]
+    Bucket {
+        /// Bucket name.
+        bucket: String,
+        /// What the caller can do: `Fatal` for a configuration the server can never accept,
+        /// `Transient` otherwise.
+        kind: BusErrorKind,
+        /// The client's message.
+        message: String,
+    },
+    /// A key-value read or write failed (a stale revision or an existing key is not an error:
+    /// see `KvBucket::update` and `KvBucket::create`).
+    #[error("key-value {op} of {key} in {bucket} failed: {message}")]
+    Kv {
+        /// Bucket name.
+        bucket: String,
+        /// The key.
+        key: String,
+        /// The operation (`get`, `put`, `create`, `update`, `delete`).
+        op: &'static str,
+        /// What the caller can do: `Message` for an invalid key, `Transient` otherwise.
+        kind: BusErrorKind,
+        /// The client's message.
+        message: String,
+    },
 }
 
 impl BusError {
@@ -67,7 +93,9 @@ impl BusError {
             BusError::Connect { .. } | BusError::Ack(_) | BusError::Consumer { .. } => {
                 BusErrorKind::Transient
             }
-            BusError::Publish { kind, .. } => *kind,
+            BusError::Publish { kind, .. } | BusError::Bucket { kind, .. } | BusError::Kv { kind, .. } => {
+                *kind
+            }
             BusError::Encode(_) => BusErrorKind::Message,
             BusError::Stream { .. } | BusError::LocalServer(_) => BusErrorKind::Fatal,
         }

@@ -1,6 +1,6 @@
 //! The message bus: NATS JetStream streams, subjects, publishing and consuming.
 //!
-//! Only this crate knows subject and stream names. Parts:
+//! Only this crate knows subject, stream and key-value bucket names. Parts:
 //! - [`BusSettings`]: the `[nats]` configuration section.
 //! - [`Subjects`]: the subject hierarchy (`news.raw.<source>`, `news.articles.<lang>.<category>`,
 //!   `news.dlq.<stage>`).
@@ -8,6 +8,9 @@
 //!   [`Article`]s with `Nats-Msg-Id` set to the article id (JetStream then drops exact
 //!   re-publishes inside its duplicate window), and opens durable pull consumers.
 //! - [`Consumer`] and [`Delivery`]: explicit-ack consumption in batches, with dead-lettering.
+//! - [`KvBucket`] and [`KvBucketName`]: JetStream key-value buckets (get, put, atomic create,
+//!   compare-and-set update, delete), opened with [`Bus::kv_bucket`]; bucket names, like
+//!   stream names, are known only here.
 //! - [`LocalNatsServer`]: starts a `nats-server -js` child process, for the demo and the tests.
 //!
 //! [`RawItem`]: newswire_model::RawItem
@@ -16,14 +19,18 @@
 mod bus;
 mod consumer;
 mod error;
+mod kv;
 mod local_server;
+mod replay;
 mod settings;
 mod subjects;
 
-pub use bus::{Bus, Published};
+pub use bus::{Bus, PendingPublish, Published};
 pub use consumer::{Consumer, ConsumerRole, Delivery, redelivery_backoff};
 pub use error::{BusError, BusErrorKind};
+pub use kv::{KvBucket, KvBucketName};
 pub use local_server::LocalNatsServer;
+pub use replay::Replayed;
 pub use settings::{BusSettings, StreamSettings};
 pub use subjects::Subjects;
 

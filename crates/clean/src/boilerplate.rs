@@ -123,14 +123,26 @@ fn starts_with_marker(p: &str, marker: &str) -> bool {
         || rest.chars().next().is_some_and(|c| c.is_ascii_digit())
 }
 
+/// The first `max` characters of `s` (whole string if shorter): the markers below only look
+/// at the start of a paragraph, so a long paragraph is not folded whole.
+fn head(s: &str, max: usize) -> &str {
+    s.char_indices().nth(max).map_or(s, |(i, _)| &s[..i])
+}
+
 fn is_trailer_marker(p: &str) -> bool {
-    let l = light(p);
+    // Markers are short; 400 characters decide whether the paragraph is over 200.
+    let l = light(head(p, 400));
     let short = l.chars().count() <= 200;
     (short && LABELS.iter().any(|m| starts_with_marker(&l, m)))
         || PHRASES.iter().any(|d| l.starts_with(d.as_str()))
 }
 
 fn is_noise_line(p: &str) -> bool {
+    // Every noise pattern is a short line (at most 300 characters once folded; folding only
+    // drops diacritics and spaces, so 600 before it is a safe bound).
+    if p.len() > 600 * 4 || p.chars().count() > 600 {
+        return false;
+    }
     let l = light(p);
     let bare = l.trim_matches(|c: char| !c.is_alphanumeric() && c != ' ').trim();
     let words = bare.split(' ').filter(|w| !w.is_empty()).count();
@@ -234,7 +246,13 @@ pub fn strip_boilerplate(title: &str, paragraphs: &[String]) -> Cleaned {
     paras.truncate(cut);
     // The headline repeated in the body, possibly without the title's section prefix.
     let lt = light(&title);
+    let title_chars = title.chars().count();
     paras.retain(|p| {
+        // Folding drops at most the diacritics and extra spaces: a paragraph more than twice
+        // the title's length (plus slack) cannot fold to it or to its tail.
+        if p.chars().count() > 2 * title_chars + 64 {
+            return true;
+        }
         let lp = light(p);
         if lp == lt {
             return false;

@@ -49,23 +49,54 @@ pub fn fold_letters(input: &str) -> String {
 pub fn normalize_for_matching(input: &str) -> String {
     let mut out = String::with_capacity(input.len());
     let mut pending_space = false;
-    for c in input.nfkc().flat_map(char::to_lowercase) {
+    // Most news text is already NFKC: skip the decomposition machinery then (the quick check
+    // is exact when it says yes).
+    let chars: Box<dyn Iterator<Item = char>> =
+        if unicode_normalization::is_nfkc_quick(input.chars()) == unicode_normalization::IsNormalized::Yes {
+            Box::new(input.chars())
+        } else {
+            Box::new(input.nfkc())
+        };
+    let lower = |c: char| {
+        let one = if c.is_ascii() {
+            Some(c.to_ascii_lowercase())
+        } else if matches!(c, '\u{0600}'..='\u{06FF}') {
+            Some(c) // Arabic has no case.
+        } else {
+            None
+        };
+        one.into_iter().chain(one.is_none().then(|| c.to_lowercase()).into_iter().flatten())
+    };
+    for c in chars.flat_map(lower) {
         let Some(c) = fold(c) else { continue };
-        if c.is_alphanumeric() {
+        if is_alphanumeric(c) {
             if pending_space && !out.is_empty() {
                 out.push(' ');
             }
             pending_space = false;
             out.push(c);
-        } else if c.is_whitespace() || c.is_ascii_punctuation() || !c.is_alphanumeric() {
+        } else if !is_mark(c) {
             // Combining marks of other scripts are kept only through NFKC composition;
             // anything else non-alphanumeric separates words.
-            if !is_mark(c) {
-                pending_space = true;
-            }
+            pending_space = true;
         }
     }
     out
+}
+
+/// Arabic letters (no case) and ASCII: the characters most text here is made of, answered
+/// without Unicode table lookups.
+fn fast_class(c: char) -> Option<bool> {
+    match c {
+        'a'..='z' | '0'..='9' | '\u{0621}'..='\u{063A}' | '\u{0641}'..='\u{064A}' => Some(true),
+        ' ' | '\n' | '\t' | '\r' => Some(false),
+        c if c.is_ascii() => Some(c.is_ascii_alphanumeric()),
+        _ => None,
+    }
+}
+
+fn is_alphanumeric(c: char) -> bool {
+    fast_class(c).unwrap_or_else(|| c.is_alphanumeric())
 }
 
 /// Non-spacing combining marks outside Arabic (which `fold` handles): dropped silently so

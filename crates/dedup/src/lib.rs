@@ -13,10 +13,10 @@ mod near;
 
 pub use near::{NUM_HASHES, NearDupIndex, Signature, fingerprint, simhash};
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::Hash;
+use std::collections::VecDeque;
 
 use newswire_model::ArticleId;
+use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 
 /// SHA-256 of a normalised text, first 128 bits in hex.
@@ -36,16 +36,44 @@ pub enum Verdict {
     SameContent(ArticleId),
 }
 
-/// A bounded memory of processed articles.
+/// The first 64 bits of a [`content_hash`] (32 hex digits); 0 for anything else, which only
+/// costs a missed exact match (the near-duplicate index still sees the copy). 64 bits make a
+/// collision among a window of millions a one-in-a-million-million event.
+fn hash_bits(content_hash: &str) -> u64 {
+    content_hash.get(..16).and_then(|h| u64::from_str_radix(h, 16).ok()).unwrap_or(0)
+}
+
+/// An id as the 64-bit key of the id map (same collision argument) and as the two halves that
+/// give it back (`[u64; 2]` rather than `u128`, whose 16-byte alignment would pad every entry).
+fn id_parts(id: &ArticleId) -> (u64, [u64; 2]) {
+    let bits = id.to_bits();
+    (bits as u64, [(bits >> 64) as u64, bits as u64])
+}
+
+fn id_of(parts: [u64; 2]) -> ArticleId {
+    ArticleId::from_bits((u128::from(parts[0]) << 64) | u128::from(parts[1]))
+}
+
+/// A bounded memory of processed articles: ids (to drop re-deliveries) and content hashes (to
+/// mark exact copies under another id).
 ///
 /// Bounded because a processor runs for months: past `capacity` entries the oldest are
 /// forgotten. Older repeats are still caught downstream (JetStream's `Nats-Msg-Id` window and
 /// the sink's idempotent upsert), so forgetting costs a little work, never a second row.
+///
+/// Memory per remembered article: one entry in the id map (8 + 8 bytes), one in the hash map
+/// (8 + 16 bytes) and one in the eviction ring (8 + 8 + 8 bytes): 64 bytes, about 80 with the
+/// maps' spare capacity.
 #[derive(Debug)]
 pub struct ExactDedup {
-    ids: Bounded<ArticleId>,
-    hashes: HashMap<String, ArticleId>,
-    hash_order: VecDeque<String>,
+    /// Id key → sequence number of its latest record (so that a re-recorded id is not evicted
+    /// by its older ring entry).
+    ids: FxHashMap<u64, u64>,
+    /// Content hash → the first (canonical) article with that content.
+    hashes: FxHashMap<u64, [u64; 2]>,
+    /// Records in order: (sequence, id key, content hash).
+    order: VecDeque<(u64, u64, u64)>,
+    next: u64,
     capacity: usize,
 }
 
@@ -53,75 +81,68 @@ impl ExactDedup {
     /// Remembers up to `capacity` articles.
     pub fn new(capacity: usize) -> Self {
         Self {
-            ids: Bounded::new(capacity),
-            hashes: HashMap::new(),
-            hash_order: VecDeque::new(),
+            ids: FxHashMap::default(),
+            hashes: FxHashMap::default(),
+            order: VecDeque::new(),
+            next: 0,
             capacity: capacity.max(1),
         }
     }
 
+    /// Whether this id was already processed: the check made before any cleaning.
+    pub fn seen_id(&self, id: &ArticleId) -> bool {
+        self.ids.contains_key(&id_parts(id).0)
+    }
+
     /// Classifies an article without remembering it.
     pub fn check(&self, id: &ArticleId, content_hash: &str) -> Verdict {
-        if self.ids.contains(id) {
+        let (key, parts) = id_parts(id);
+        if self.ids.contains_key(&key) {
             return Verdict::SameId;
         }
-        match self.hashes.get(content_hash) {
-            Some(other) if other != id => Verdict::SameContent(other.clone()),
+        match self.hashes.get(&hash_bits(content_hash)) {
+            Some(other) if *other != parts => Verdict::SameContent(id_of(*other)),
             _ => Verdict::New,
         }
     }
 
-    /// Remembers an article once it has been handed on, so that a failed publish is not
-    /// mistaken for a duplicate on redelivery. The first article with a given content stays
-    /// the canonical one.
-    pub fn record(&mut self, id: &ArticleId, content_hash: &str) {
-        self.ids.insert(id.clone());
-        if !self.hashes.contains_key(content_hash) {
-            self.hashes.insert(content_hash.to_owned(), id.clone());
-            self.hash_order.push_back(content_hash.to_owned());
-            while self.hash_order.len() > self.capacity {
-                if let Some(old) = self.hash_order.pop_front() {
-                    self.hashes.remove(&old);
-                }
+    /// Remembers an article. The first article with a given content stays the canonical one;
+    /// a copy's content stands for the article it is a copy `of` (so that a copy of a copy is
+    /// marked as a copy of the original, not of the first copy).
+    pub fn record(&mut self, id: &ArticleId, content_hash: &str, of: Option<&ArticleId>) {
+        let ((key, own), hash) = (id_parts(id), hash_bits(content_hash));
+        let parts = of.map_or(own, |o| id_parts(o).1);
+        let seq = self.next;
+        self.next += 1;
+        self.ids.insert(key, seq);
+        self.hashes.entry(hash).or_insert(parts);
+        self.order.push_back((seq, key, hash));
+        while self.order.len() > self.capacity {
+            let Some((old_seq, old_key, old_hash)) = self.order.pop_front() else { break };
+            if self.ids.get(&old_key) == Some(&old_seq) {
+                self.ids.remove(&old_key);
+            }
+            if self.hashes.get(&old_hash).is_some_and(|p| p[1] == old_key) {
+                self.hashes.remove(&old_hash);
             }
         }
+    }
+
+    /// Forgets an id recorded for an article whose publish then failed, so that its
+    /// redelivery is processed again instead of being dropped as a repeat. Its content stays
+    /// remembered: the redelivery finds its own id there and is not a copy of itself.
+    pub fn forget_id(&mut self, id: &ArticleId) {
+        self.ids.remove(&id_parts(id).0);
     }
 
     /// Number of remembered ids.
     pub fn len(&self) -> usize {
-        self.ids.set.len()
+        self.ids.len()
     }
 
     /// Whether nothing is remembered.
     pub fn is_empty(&self) -> bool {
-        self.ids.set.is_empty()
-    }
-}
-
-/// A set that forgets its oldest member past its capacity.
-#[derive(Debug)]
-struct Bounded<T> {
-    set: HashSet<T>,
-    order: VecDeque<T>,
-    capacity: usize,
-}
-
-impl<T: Eq + Hash + Clone> Bounded<T> {
-    fn new(capacity: usize) -> Self {
-        Self { set: HashSet::new(), order: VecDeque::new(), capacity: capacity.max(1) }
-    }
-    fn contains(&self, v: &T) -> bool {
-        self.set.contains(v)
-    }
-    fn insert(&mut self, v: T) {
-        if self.set.insert(v.clone()) {
-            self.order.push_back(v);
-            while self.order.len() > self.capacity {
-                if let Some(old) = self.order.pop_front() {
-                    self.set.remove(&old);
-                }
-            }
-        }
+        self.ids.is_empty()
     }
 }
 
@@ -136,25 +157,53 @@ mod tests {
     #[test]
     fn verdicts() {
         let mut d = ExactDedup::new(10);
-        assert_eq!(d.check(&id(1), "h1"), Verdict::New);
-        assert_eq!(d.check(&id(1), "h1"), Verdict::New, "check alone remembers nothing");
-        d.record(&id(1), "h1");
-        assert_eq!(d.check(&id(1), "h1"), Verdict::SameId);
-        assert_eq!(d.check(&id(1), "changed"), Verdict::SameId);
-        assert_eq!(d.check(&id(2), "h1"), Verdict::SameContent(id(1)));
-        assert_eq!(d.check(&id(2), "h2"), Verdict::New);
+        assert_eq!(d.check(&id(1), &content_hash("h1")), Verdict::New);
+        assert_eq!(d.check(&id(1), &content_hash("h1")), Verdict::New, "check alone remembers nothing");
+        d.record(&id(1), &content_hash("h1"), None);
+        assert_eq!(d.check(&id(1), &content_hash("h1")), Verdict::SameId);
+        assert_eq!(d.check(&id(1), &content_hash("changed")), Verdict::SameId);
+        assert_eq!(d.check(&id(2), &content_hash("h1")), Verdict::SameContent(id(1)));
+        assert_eq!(d.check(&id(2), &content_hash("h2")), Verdict::New);
     }
 
     #[test]
     fn memory_is_bounded_and_forgets_oldest_first() {
         let mut d = ExactDedup::new(3);
         for n in 0..5 {
-            d.record(&id(n), &format!("h{n}"));
+            d.record(&id(n), &content_hash(&format!("h{n}")), None);
         }
         assert_eq!(d.len(), 3);
-        assert_eq!(d.check(&id(0), "h0"), Verdict::New);
-        assert_eq!(d.check(&id(4), "h4"), Verdict::SameId);
+        assert_eq!(d.check(&id(0), &content_hash("h0")), Verdict::New);
+        assert_eq!(d.check(&id(4), &content_hash("h4")), Verdict::SameId);
         assert_eq!(d.hashes.len(), 3);
+    }
+
+    #[test]
+    fn a_forgotten_id_is_processed_again_and_is_not_a_copy_of_itself() {
+        let mut d = ExactDedup::new(10);
+        d.record(&id(1), &content_hash("a"), None);
+        d.forget_id(&id(1));
+        assert!(!d.seen_id(&id(1)));
+        assert_eq!(d.check(&id(1), &content_hash("a")), Verdict::New);
+        assert_eq!(d.check(&id(2), &content_hash("a")), Verdict::SameContent(id(1)));
+    }
+
+    #[test]
+    fn a_copy_of_a_copy_points_to_the_original() {
+        let mut d = ExactDedup::new(10);
+        d.record(&id(1), &content_hash("original"), None);
+        // 2 is a near copy of 1 with other text; 3 has exactly 2's text.
+        d.record(&id(2), &content_hash("edited"), Some(&id(1)));
+        assert_eq!(d.check(&id(3), &content_hash("edited")), Verdict::SameContent(id(1)));
+    }
+
+    #[test]
+    fn a_re_recorded_id_outlives_its_first_record() {
+        let mut d = ExactDedup::new(2);
+        d.record(&id(1), &content_hash("a"), None);
+        d.record(&id(1), &content_hash("a"), None);
+        d.record(&id(2), &content_hash("b"), None);
+        assert!(d.seen_id(&id(1)), "the second record of 1 is still in the window");
     }
 
     #[test]

@@ -19,4 +19,4 @@ mod terms;
 pub use entities::{Gazetteer, find_entities};
 pub use lang::detect_language;
 pub use story::{StoryIndex, StorySettings};
-pub use terms::{Terms, keywords, spellings, stem, summary};
+pub use terms::{KeywordCandidates, Terms, spellings, stem, summary};

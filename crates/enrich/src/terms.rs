@@ -73,8 +73,9 @@ impl Terms {
         let surface = forms
             .into_iter()
             .filter_map(|(stem, f)| {
-                let best =
-                    f.into_iter().max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.len().cmp(&a.0.len())))?;
+                let best = f.into_iter().max_by(|a, b| {
+                    a.1.cmp(&b.1).then_with(|| b.0.len().cmp(&a.0.len())).then_with(|| b.0.cmp(a.0))
+                })?;
                 Some((stem, best.0.to_owned()))
             })
             .collect();
@@ -82,13 +83,58 @@ impl Terms {
     }
 }
 
-/// The `k` most salient terms: count × `idf(term)`, ties by term; each as the word the text
-/// used most for it.
-pub fn keywords(terms: &Terms, k: usize, idf: impl Fn(&str) -> f32) -> Vec<String> {
-    let mut scored: Vec<(f32, &String)> =
-        terms.counts.iter().map(|(t, c)| ((1.0 + (*c as f32).ln()) * idf(t), t)).collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-    scored.into_iter().take(k).map(|(_, t)| terms.surface.get(t).unwrap_or(t).clone()).collect()
+/// An article's terms ready for keyword selection once document frequencies are known: each
+/// term's feature id, log-scaled count and written form. Built during the parallel analysis;
+/// all written forms share one string, so that handing it to the decision step and dropping
+/// it costs two allocations, not hundreds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeywordCandidates {
+    /// (feature id, 1 + ln count, start and end of the written form in `text`).
+    items: Vec<(u32, f32, u32, u32)>,
+    text: String,
+}
+
+impl KeywordCandidates {
+    /// The candidates of `terms`, each shown as `written` spells it (see [`spellings`]).
+    pub fn of(terms: &Terms, written: &HashMap<String, String>) -> Self {
+        let mut text = String::new();
+        let mut items = Vec::with_capacity(terms.counts.len());
+        for (stem, count) in &terms.counts {
+            let surface = terms.surface.get(stem).unwrap_or(stem);
+            let shown = written.get(surface).unwrap_or(surface);
+            let start = text.len() as u32;
+            text.push_str(shown);
+            items.push((
+                crate::story::feature_id(stem),
+                1.0 + (*count as f32).ln(),
+                start,
+                text.len() as u32,
+            ));
+        }
+        Self { items, text }
+    }
+
+    fn shown(&self, start: u32, end: u32) -> &str {
+        self.text.get(start as usize..end as usize).unwrap_or_default()
+    }
+
+    /// The `k` most salient terms, count × `idf(feature id)`, ties by written form.
+    pub fn top(&self, k: usize, idf: impl Fn(u32) -> f32) -> Vec<String> {
+        let mut scored: Vec<(f32, &str)> =
+            self.items.iter().map(|(f, tf, s, e)| (tf * idf(*f), self.shown(*s, *e))).collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        let mut out: Vec<String> = Vec::with_capacity(k);
+        for (_, w) in scored {
+            // Two stems can be written the same way; show each word once.
+            if out.len() == k {
+                break;
+            }
+            if !out.iter().any(|o| o == w) {
+                out.push(w.to_owned());
+            }
+        }
+        out
+    }
 }
 
 /// For each normalised word of `original`, the spelling `original` uses most (diacritics and
@@ -96,17 +142,21 @@ pub fn keywords(terms: &Terms, k: usize, idf: impl Fn(&str) -> f32) -> Vec<Strin
 /// matching form الخارجيه.
 pub fn spellings(original: &str) -> HashMap<String, String> {
     let mut seen: HashMap<String, HashMap<String, u32>> = HashMap::new();
+    // Words repeat (Zipf): normalise each distinct written piece once.
+    let mut cache: HashMap<&str, Option<(String, String)>> = HashMap::new();
     for piece in original.split_whitespace() {
-        let word: String = piece
-            .trim_matches(|c: char| !c.is_alphanumeric())
-            .chars()
-            .filter(|c| !matches!(c, '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{0640}'))
-            .collect();
-        let norm = normalize_for_matching(&word);
-        if norm.is_empty() || norm.contains(' ') {
-            continue;
+        let entry = cache.entry(piece).or_insert_with(|| {
+            let word: String = piece
+                .trim_matches(|c: char| !c.is_alphanumeric())
+                .chars()
+                .filter(|c| !matches!(c, '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{0640}'))
+                .collect();
+            let norm = normalize_for_matching(&word);
+            (!norm.is_empty() && !norm.contains(' ')).then_some((norm, word))
+        });
+        if let Some((norm, word)) = entry {
+            *seen.entry(norm.clone()).or_default().entry(word.clone()).or_insert(0) += 1;
         }
-        *seen.entry(norm).or_default().entry(word).or_insert(0) += 1;
     }
     seen.into_iter()
         .filter_map(|(norm, forms)| {
@@ -178,7 +228,16 @@ mod tests {
     #[test]
     fn keywords_prefer_frequent_rare_terms() {
         let t = Terms::of("alpha alpha beta gamma");
-        assert_eq!(keywords(&t, 2, |w| if w == "gamma" { 3.0 } else { 1.0 }), ["gamma", "alpha"]);
+        let c = KeywordCandidates::of(&t, &HashMap::new());
+        let gamma = crate::story::feature_id("gamma");
+        assert_eq!(c.top(2, |f| if f == gamma { 3.0 } else { 1.0 }), ["gamma", "alpha"]);
+    }
+
+    #[test]
+    fn keywords_are_shown_as_written() {
+        let original = "وزارة الخارجية، والخارجيّة الروسية: الخارجية";
+        let c = KeywordCandidates::of(&Terms::of(&normalize_for_matching(original)), &spellings(original));
+        assert!(c.top(5, |_| 1.0).contains(&"الخارجية".to_owned()), "{:?}", c.top(5, |_| 1.0));
     }
 
     #[test]

@@ -12,15 +12,20 @@
 //! - [`parse_feed`]: pure and synchronous: RSS 0.9x/1.0/2.0, Atom and JSON Feed (feed-rs) to
 //!   [`RawItem`](newswire_model::RawItem)s.
 //! - [`import_feeds`]: OPML or URL lists to feeds-file entries (`newswire import`).
-//! - [`service`]: the async shell: polls every feed on its interval and publishes raw items.
+//! - [`seen`]: pure: the per-feed memory of published entries (article id, content hash) and
+//!   the diff that decides which parsed entries are new or changed.
+//! - [`service`]: the async shell: polls every feed on its interval and publishes the new or
+//!   changed raw items, remembering them per feed in a JetStream key-value bucket.
 
 mod charset;
 mod error;
 mod feeds;
 mod http;
 mod import;
+mod memory;
 mod netguard;
 mod parse;
+pub mod seen;
 pub mod service;
 mod settings;
 

@@ -4,13 +4,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use newswire_bus::Bus;
+use newswire_bus::{Bus, BusError};
 use newswire_model::{Category, Lang, SourceId};
 use newswire_telemetry::metrics::FetcherMetrics;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::memory::FeedMemories;
+use crate::seen::{Decision, Fingerprint, Outcome};
 use crate::{
     Body, FeedContext, FeedList, FeedSpec, FetchError, HttpFetcher, ParsedFeed, Validators, parse_feed,
 };
@@ -20,13 +22,16 @@ use crate::{
 pub struct PollStats {
     /// The server said 304 Not Modified.
     pub not_modified: bool,
-    /// Entries in the feed.
+    /// Entries in the feed: `seen + published + duplicates + failed`.
     pub entries: usize,
+    /// Entries not published because this fetcher had already published them with the same
+    /// content (the feed's memory, kept across restarts).
+    pub seen: usize,
     /// Raw items new to JetStream.
     pub published: usize,
     /// Raw items JetStream already had (same id inside the duplicate window).
     pub duplicates: usize,
-    /// Raw items that could not be published (they will be fetched again next poll).
+    /// Raw items that could not be published (they will be published again next poll).
     pub failed: usize,
 }
 
@@ -68,22 +73,39 @@ pub fn parse_body(
 }
 
 /// The fetcher stage.
+///
+/// It remembers per feed which entries it has published (see [`seen`](crate::seen)), in
+/// process and in the `FetcherSeen` key-value bucket of `bus` (so that a restart or another
+/// replica remembers too), and publishes only new or changed entries.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
     http: HttpFetcher,
     bus: Bus,
     metrics: FetcherMetrics,
+    memories: FeedMemories,
 }
 
 impl Fetcher {
-    /// A fetcher publishing on `bus`.
+    /// A fetcher publishing on `bus`. The memory bucket is opened on first use (or by
+    /// [`open_memory`](Self::open_memory)).
     pub fn new(http: HttpFetcher, bus: Bus, metrics: FetcherMetrics) -> Self {
-        Self { http, bus, metrics }
+        let memories = FeedMemories::new(bus.clone());
+        Self { http, bus, metrics, memories }
     }
 
-    /// Polls one feed and publishes its items, oldest first. `validators` are updated only
-    /// when every item was published, so that a failed publish is retried on the next poll
-    /// instead of being hidden behind a 304.
+    /// Opens (creating if missing) the bucket of the feeds' memories, to learn at start-up
+    /// whether it works. Polls work without it (they publish every entry), so an error here is
+    /// worth a warning, not a stop.
+    pub async fn open_memory(&self) -> Result<(), BusError> {
+        self.memories.bucket().await.map(|_| ())
+    }
+
+    /// Polls one feed and publishes its new or changed items, oldest first; entries published
+    /// before with the same content are skipped (`seen`). Only entries whose publish was
+    /// acknowledged are remembered, and `validators` are updated only when every item was
+    /// published, so that a failed publish is retried on the next poll instead of being hidden
+    /// behind the memory or a 304. If the memory cannot be read, every entry is published
+    /// (JetStream drops exact repeats inside its window): nothing is lost, only work repeated.
     pub async fn poll(&self, feed: &FeedSpec, validators: &mut Validators) -> Result<PollStats, FetchError> {
         let started = Instant::now();
         let result = fetch_and_parse(&self.http, feed, validators).await;
@@ -108,7 +130,36 @@ impl Fetcher {
         // Oldest first, so that the first copy of a story the processor sees is the original.
         items.sort_by_key(|i| (i.published.is_none(), i.published));
         let mut stats = PollStats { entries: items.len(), ..PollStats::default() };
-        for (item, result) in items.iter().zip(self.bus.publish_raw_batch(&items).await) {
+        let fingerprints: Vec<Fingerprint> = items.iter().map(Fingerprint::of).collect();
+        let loaded = match self.memories.load(&feed.id).await {
+            Ok(loaded) => Some(loaded),
+            Err(error) => {
+                tracing::warn!(message = "Feed memory unavailable; publishing every entry (JetStream drops exact repeats).", feed_id = %feed.id, %error);
+                None
+            }
+        };
+        let decisions = match &loaded {
+            Some(l) => l.memory.diff(&fingerprints),
+            None => vec![Decision::Publish; items.len()],
+        };
+        // Seen entries are on the bus already; the others are until their publish fails.
+        let mut outcomes = vec![Outcome::OnBus; items.len()];
+        let mut to_publish = Vec::with_capacity(items.len());
+        let mut positions = Vec::with_capacity(items.len());
+        for (i, (item, decision)) in items.into_iter().zip(&decisions).enumerate() {
+            match decision {
+                Decision::Publish => {
+                    to_publish.push(item);
+                    positions.push(i);
+                }
+                Decision::Seen => {
+                    stats.seen += 1;
+                    self.metrics.stage.dropped("seen");
+                }
+            }
+        }
+        let results = self.bus.publish_raw_batch(&to_publish).await;
+        for ((item, result), i) in to_publish.iter().zip(results).zip(positions) {
             match result {
                 Ok(p) if p.duplicate => {
                     stats.duplicates += 1;
@@ -121,9 +172,16 @@ impl Fetcher {
                 Err(error) => {
                     stats.failed += 1;
                     self.metrics.stage.failed("publish");
+                    if let Some(o) = outcomes.get_mut(i) {
+                        *o = Outcome::Failed;
+                    }
                     tracing::warn!(message = "Publishing raw item failed; it will be retried next poll.", %error, item_id = %item.id);
                 }
             }
+        }
+        if let Some(loaded) = loaded {
+            let current: Vec<(Fingerprint, Outcome)> = fingerprints.into_iter().zip(outcomes).collect();
+            self.memories.store(&feed.id, loaded, &current).await;
         }
         if stats.failed == 0 {
             *validators = next_validators;
@@ -189,6 +247,7 @@ impl Fetcher {
                             Ok(s) => tracing::info!(
                                 message = "Feed polled.",
                                 entries = s.entries,
+                                seen = s.seen,
                                 published = s.published,
                                 duplicates = s.duplicates,
                                 failed = s.failed

@@ -124,6 +124,18 @@ impl ArticleId {
         }
     }
 
+    /// The id as a 128-bit number: how the processor's memories keep ids (16 bytes instead of a
+    /// 32-character string on the heap).
+    pub fn to_bits(&self) -> u128 {
+        // Validated at construction: always 32 hex digits.
+        u128::from_str_radix(&self.0, 16).unwrap_or_default()
+    }
+
+    /// The id with these 128 bits (the inverse of [`to_bits`](Self::to_bits)).
+    pub fn from_bits(bits: u128) -> Self {
+        Self(format!("{bits:032x}"))
+    }
+
     /// The id of the article at this URL.
     pub fn from_url(url: &CanonicalUrl) -> Self {
         Self::digest(&["url", url.identity_key()])

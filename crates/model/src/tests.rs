@@ -91,3 +91,16 @@ fn committed_json_schemas_match_the_code() {
         );
     }
 }
+
+#[test]
+fn article_ids_round_trip_through_their_bits() {
+    for id in [
+        ArticleId::digest(&["a"]),
+        ArticleId::digest(&["b", "c"]),
+        ArticleId::from_bits(0),
+        ArticleId::from_bits(u128::MAX),
+    ] {
+        assert_eq!(ArticleId::from_bits(id.to_bits()), id);
+        assert_eq!(ArticleId::parse(ArticleId::from_bits(id.to_bits()).as_str()), Ok(id));
+    }
+}

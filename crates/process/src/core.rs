@@ -2,8 +2,12 @@ use chrono::{DateTime, Utc};
 use newswire_clean::{clean_title, html_to_text, normalize_for_matching, strip_boilerplate};
 use newswire_dedup::{ExactDedup, NearDupIndex, Signature, Verdict, content_hash, fingerprint};
 use newswire_enrich::story::Features;
-use newswire_enrich::{StoryIndex, StorySettings, Terms, find_entities, keywords, spellings, summary};
-use newswire_model::{Article, DuplicateInfo, DuplicateKind, Fingerprints, RawItem, SCHEMA_VERSION};
+use newswire_enrich::{
+    KeywordCandidates, StoryIndex, StorySettings, Terms, find_entities, spellings, summary,
+};
+use newswire_model::{
+    Article, ArticleId, DuplicateInfo, DuplicateKind, Entity, Fingerprints, Lang, RawItem, SCHEMA_VERSION,
+};
 
 use crate::ProcessorSettings;
 
@@ -26,27 +30,137 @@ impl DropReason {
     }
 }
 
-/// An article ready to publish, with what the processor must remember once it is published.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Processed {
-    /// The article.
-    pub article: Article,
-    signature: Signature,
-    features: Features,
-}
-
 /// What the processor made of an item.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// Publish this article. A copy of an earlier article (exact under another URL, or near) is
     /// still published, with `duplicate` set, so consumers see who republished what.
-    Article(Box<Processed>),
+    Article(Box<Article>),
     /// Nothing to publish.
     Dropped(DropReason),
 }
 
-/// The processor core: clean → dedup → enrich → story. Synchronous and deterministic given
-/// its inputs, its memory and the clock value passed in.
+/// Everything about an item that does not depend on what the processor remembers: clean
+/// text, fingerprints, language, entities and features. The expensive part of processing,
+/// pure and independent per item, so that many run in parallel; [`Processor::decide`] then
+/// takes them one at a time in input order.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    raw: RawItem,
+    title: String,
+    text: String,
+    content_hash: String,
+    signature: Signature,
+    simhash: String,
+    language: Lang,
+    entities: Vec<Entity>,
+    features: Features,
+    keywords: KeywordCandidates,
+    summary: Option<String>,
+}
+
+impl Analysis {
+    /// The item's article id.
+    pub fn id(&self) -> &ArticleId {
+        &self.raw.id
+    }
+}
+
+/// Cleans and analyses one item (steps 1–3 and 6 of the processor; see ARCHITECTURE.md).
+/// `Err` when neither title nor text survives cleaning.
+pub fn analyze(mut raw: RawItem, settings: &ProcessorSettings) -> Result<Analysis, DropReason> {
+    let title = raw.title.take().as_deref().map(clean_title).unwrap_or_default();
+    // Taken out of the item, so that the markup is freed here, on the analysing thread.
+    let (content, teaser) = (raw.content.take(), raw.summary.take());
+    let body = html_to_text(content.as_deref().or(teaser.as_deref()).unwrap_or_default());
+    drop((content, teaser));
+    let paragraphs: Vec<String> = body.split("\n\n").filter(|p| !p.is_empty()).map(str::to_owned).collect();
+    let cleaned = strip_boilerplate(&title, &paragraphs);
+    let (title, text) = (cleaned.title, cleaned.paragraphs.join("\n\n"));
+    if title.is_empty() && text.is_empty() {
+        return Err(DropReason::Empty);
+    }
+    let joined = format!("{title}\n{text}");
+    let normalized = normalize_for_matching(&joined);
+    let content_hash = content_hash(&normalized);
+    let (signature, simhash) = fingerprint(&normalized);
+    let language = newswire_enrich::detect_language(&joined, raw.language_hint.as_ref());
+    let entities = find_entities(&normalized);
+    let terms = Terms::of(&normalized);
+    let features = Features::of(&terms, &entities, settings.story_entity_weight());
+    let keywords = KeywordCandidates::of(&terms, &spellings(&joined));
+    let summary = summary(&text, 300);
+    Ok(Analysis {
+        raw,
+        title,
+        text,
+        content_hash,
+        signature,
+        simhash,
+        language,
+        entities,
+        features,
+        keywords,
+        summary,
+    })
+}
+
+/// [`analyze`] on many items at once, on every core (rayon's pool), results in input order.
+/// Items whose `fresh` flag is false (ids already decided: [`Processor::seen`]) are not
+/// analysed and come back as [`DropReason::Duplicate`].
+pub fn analyze_batch(
+    items: Vec<RawItem>,
+    fresh: &[bool],
+    settings: &ProcessorSettings,
+) -> Vec<Result<Analysis, DropReason>> {
+    use rayon::prelude::*;
+    items
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            if fresh.get(i).copied().unwrap_or(true) {
+                analyze(raw, settings)
+            } else {
+                Err(DropReason::Duplicate)
+            }
+        })
+        .collect()
+}
+
+/// What a published article left in the processor's memory, recomputed from the article
+/// alone: the same content hash, signature, features and story it had when it was decided
+/// (the normalised text is a function of its title and text). Pure; see
+/// [`Processor::remember`].
+#[derive(Debug, Clone)]
+pub struct Recalled {
+    id: ArticleId,
+    content_hash: String,
+    published: Option<DateTime<Utc>>,
+    /// For a copy: the article it is a copy of.
+    copy_of: Option<ArticleId>,
+    /// For an original (not a copy): its signature, features and story.
+    canonical: Option<(Signature, Features, String)>,
+}
+
+/// Recomputes what `a` left in the memory (see [`Recalled`]).
+pub fn recall(a: Article, settings: &ProcessorSettings) -> Recalled {
+    let canonical = a.duplicate.is_none().then(|| {
+        let normalized = normalize_for_matching(&format!("{}\n{}", a.title, a.text));
+        let features = Features::of(&Terms::of(&normalized), &a.entities, settings.story_entity_weight());
+        let story = a.story_id.clone().unwrap_or_else(|| StoryIndex::new_story_id(&a.id));
+        (Signature::of(&normalized), features, story)
+    });
+    Recalled {
+        id: a.id,
+        content_hash: a.fingerprints.content_hash,
+        published: a.published_at,
+        copy_of: a.duplicate.map(|d| d.of),
+        canonical,
+    }
+}
+
+/// The processor's memory and decisions: exact dedup, near dedup and stories. Synchronous and
+/// deterministic given its inputs, their order and the clock value passed in.
 #[derive(Debug)]
 pub struct Processor {
     settings: ProcessorSettings,
@@ -66,95 +180,122 @@ impl Processor {
                 threshold: settings.story_threshold,
                 window: settings.story_window,
                 max_gap: chrono::Duration::hours(settings.story_max_gap_hours),
-                ..StorySettings::default()
+                entity_weight: settings.story_entity_weight(),
             }),
         }
     }
 
-    /// Cleans, deduplicates and enriches one item. Remembers nothing: call
-    /// [`record`](Self::record) once the article has been handed on.
-    pub fn process(&self, raw: &RawItem, now: DateTime<Utc>) -> Outcome {
-        let title = raw.title.as_deref().map(clean_title).unwrap_or_default();
-        let body_html = raw.content.as_deref().or(raw.summary.as_deref()).unwrap_or_default();
-        let body = html_to_text(body_html);
-        let paragraphs: Vec<String> =
-            body.split("\n\n").filter(|p| !p.is_empty()).map(str::to_owned).collect();
-        let cleaned = strip_boilerplate(&title, &paragraphs);
-        let (title, text) = (cleaned.title, cleaned.paragraphs.join("\n\n"));
-        if title.is_empty() && text.is_empty() {
-            return Outcome::Dropped(DropReason::Empty);
-        }
-        let joined = format!("{title}\n{text}");
-        let normalized = normalize_for_matching(&joined);
-        let hash = content_hash(&normalized);
-        let verdict = self.exact.check(&raw.id, &hash);
-        if verdict == Verdict::SameId {
+    /// Whether this id was already decided: checked before any cleaning, so that a repeat
+    /// costs a lookup, not an analysis.
+    pub fn seen(&self, id: &ArticleId) -> bool {
+        self.exact.seen_id(id)
+    }
+
+    /// Cleans, deduplicates and enriches one item, and remembers it: [`analyze`] then
+    /// [`decide`](Self::decide). The offline commands and the tests use this; the service
+    /// analyses a batch in parallel and decides in order, which gives the same results.
+    pub fn process(&mut self, raw: &RawItem, now: DateTime<Utc>) -> Outcome {
+        if self.seen(&raw.id) {
             return Outcome::Dropped(DropReason::Duplicate);
         }
-        let (signature, simhash) = fingerprint(&normalized);
-        let duplicate = match verdict {
+        match analyze(raw.clone(), &self.settings) {
+            Ok(a) => self.decide(a, now),
+            Err(reason) => Outcome::Dropped(reason),
+        }
+    }
+
+    /// Decides an analysed item against the memory (steps 4, 5 and 7) and remembers it at
+    /// once, so that the next item, even in the same batch, sees it. Copies are remembered for
+    /// exact dedup only: the canonical article already stands for them.
+    ///
+    /// If the article then cannot be published, call [`forget`](Self::forget): its
+    /// redelivery must be processed again, not dropped as a repeat.
+    pub fn decide(&mut self, a: Analysis, now: DateTime<Utc>) -> Outcome {
+        let Analysis {
+            raw,
+            title,
+            text,
+            content_hash,
+            signature,
+            simhash,
+            language,
+            entities,
+            features,
+            keywords,
+            summary,
+        } = a;
+        let duplicate = match self.exact.check(&raw.id, &content_hash) {
+            Verdict::SameId => return Outcome::Dropped(DropReason::Duplicate),
             Verdict::SameContent(of) => {
                 Some(DuplicateInfo { of, kind: DuplicateKind::Exact, similarity: 1.0 })
             }
-            Verdict::SameId | Verdict::New => self
+            Verdict::New => self
                 .near
-                .best_match(&signature, self.settings.near_dup_threshold)
+                .best_match(&signature, self.settings.near_dup_threshold, &raw.id)
                 .map(|(of, similarity)| DuplicateInfo { of, kind: DuplicateKind::Near, similarity }),
         };
-        let language = newswire_enrich::detect_language(&joined, raw.language_hint.as_ref());
-        let entities = find_entities(&normalized);
-        let terms = Terms::of(&normalized);
-        let features = self.stories.features(&terms, &entities);
         let published_at = raw.published.or(raw.updated);
         let story_id = self
             .stories
             .best_story(&features, published_at)
             .map(|(story, _)| story)
             .unwrap_or_else(|| StoryIndex::new_story_id(&raw.id));
-        let mut categories = raw.feed_categories.clone();
+        let keywords = keywords.top(self.settings.keywords, |f| self.stories.idf_of(f));
+        self.exact.record(&raw.id, &content_hash, duplicate.as_ref().map(|d| &d.of));
+        if duplicate.is_none() {
+            self.near.insert(&raw.id, signature);
+            self.stories.insert(&story_id, features, published_at);
+        }
+        let mut categories = raw.feed_categories;
         categories.retain(|c| !c.trim().is_empty());
-        let article = Article {
+        Outcome::Article(Box::new(Article {
             schema_version: SCHEMA_VERSION,
-            id: raw.id.clone(),
-            canonical_url: raw.link.clone(),
-            source_id: raw.source_id.clone(),
-            feed_url: raw.feed_url.clone(),
-            summary: summary(&text, 300),
-            keywords: {
-                let written = spellings(&joined);
-                keywords(&terms, self.settings.keywords, |t| self.stories.idf(t))
-                    .into_iter()
-                    .map(|k| written.get(&k).cloned().unwrap_or(k))
-                    .collect()
-            },
+            id: raw.id,
+            canonical_url: raw.link,
+            source_id: raw.source_id,
+            feed_url: raw.feed_url,
+            summary,
+            keywords,
             title,
             text,
             language,
-            category: raw.category.clone(),
+            category: raw.category,
             published_at,
             fetched_at: raw.fetched_at,
             processed_at: now,
-            authors: raw.authors.clone(),
+            authors: raw.authors,
             entities,
             categories,
             story_id: Some(story_id),
-            fingerprints: Fingerprints { content_hash: hash, simhash: Some(simhash) },
+            fingerprints: Fingerprints { content_hash, simhash: Some(simhash) },
             duplicate,
-        };
-        Outcome::Article(Box::new(Processed { article, signature, features }))
+        }))
     }
 
-    /// Remembers an article that was handed on, so that later copies and later articles of
-    /// the same story are recognised. Copies are remembered for exact dedup only: the
-    /// canonical article already stands for them.
-    pub fn record(&mut self, p: &Processed) {
-        let a = &p.article;
-        self.exact.record(&a.id, &a.fingerprints.content_hash);
-        if a.duplicate.is_none() {
-            self.near.insert(a.id.clone(), p.signature.clone());
-            let story = a.story_id.clone().unwrap_or_else(|| StoryIndex::new_story_id(&a.id));
-            self.stories.insert(&story, p.features.clone(), a.published_at);
+    /// Forgets the id of an article whose publish failed, so that its redelivery goes
+    /// through. Its content stays remembered: the redelivery finds itself there and is no
+    /// copy of itself, and copies decided meanwhile point to it, which its retry publishes.
+    pub fn forget(&mut self, id: &ArticleId) {
+        self.exact.forget_id(id);
+    }
+
+    /// Remembers an article that was published earlier (by this processor before a restart,
+    /// or by another replica): what a fresh processor replays from the article stream at
+    /// start-up. `m` comes from [`recall`].
+    pub fn remember(&mut self, m: Recalled) {
+        if self.exact.seen_id(&m.id) {
+            return;
         }
+        self.exact.record(&m.id, &m.content_hash, m.copy_of.as_ref());
+        if let Some((signature, features, story)) = m.canonical {
+            self.near.insert(&m.id, signature);
+            self.stories.insert(&story, features, m.published);
+        }
+    }
+
+    /// Articles remembered for exact dedup, near dedup and stories.
+    pub fn remembered(&self) -> (usize, usize, usize) {
+        (self.exact.len(), self.near.len(), self.stories.len())
     }
 }
 

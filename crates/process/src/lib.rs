@@ -2,9 +2,11 @@
 //!
 //! Parts:
 //! - [`ProcessorSettings`]: the `[processor]` section.
-//! - [`Processor`]: the pure, synchronous core. `process` decides; `record` remembers an
-//!   article once it has been handed on. Used unchanged by the service and by
-//!   `newswire process`.
+//! - [`analyze`]: the pure, per-item part (cleaning, fingerprints, language, entities,
+//!   features), run in parallel.
+//! - [`Processor`]: the memory and the decisions (exact and near dedup, story), taken one item
+//!   at a time in input order: `decide`, `forget` (a failed publish), `remember` (replay at
+//!   start-up). Used unchanged by the service and by `newswire process`.
 //! - [`inputs`]: raw items from whole HTML pages and plain-text files (for the offline
 //!   commands).
 //! - [`service`]: the async shell: consume raw items, publish articles, ack, dead-letter.
@@ -14,8 +16,10 @@
 
 mod core;
 pub mod inputs;
+mod lease;
 pub mod service;
 mod settings;
 
-pub use core::{DropReason, Outcome, Processed, Processor};
+pub use core::{Analysis, DropReason, Outcome, Processor, Recalled, analyze, analyze_batch, recall};
+pub use lease::Lease;
 pub use settings::ProcessorSettings;

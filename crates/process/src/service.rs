@@ -1,91 +1,305 @@
-//! The processor's async shell around [`Processor`].
+//! The processor's async shell around [`Processor`]: pull a batch, analyse it on every core,
+//! decide in order, publish with many acks in flight, ack each message once its effect is on
+//! the bus.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use newswire_bus::{Bus, BusError, BusErrorKind, ConsumerRole, Delivery};
-use newswire_model::RawItem;
+use newswire_bus::{
+    Bus, BusError, BusErrorKind, ConsumerRole, Delivery, KvBucketName, PendingPublish, Replayed,
+};
+use newswire_model::{ArticleId, DuplicateKind, RawItem};
 use newswire_telemetry::metrics::ProcessorMetrics;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Outcome, Processor, ProcessorSettings};
+use crate::lease::{Lease, holder_name};
+use crate::{Analysis, DropReason, Outcome, Processor, ProcessorSettings, Recalled, analyze, recall};
+
+/// Batches whose publish acks may be awaited at once while the next batches are analysed.
+/// With the default batch of 256 that is up to 1,024 articles in flight, below the consumer's
+/// `max_ack_pending` of 4,096.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// How long a batch waits to fill up: short, so that light traffic is not delayed.
+const LINGER: Duration = Duration::from_millis(5);
+
+/// What happens to one message once the batch's decisions are made.
+enum Step {
+    /// Dropped on purpose (repeat, empty): ack.
+    Ack(Delivery),
+    /// Published: ack when the server acknowledged the article.
+    Publish { delivery: Delivery, id: ArticleId, duplicate: Option<DuplicateKind>, pending: PendingPublish },
+    /// The publish could not even be sent.
+    Failed { delivery: Delivery, id: ArticleId, error: BusError },
+}
 
 /// Consumes raw items until `shutdown`, publishing one article per new item.
 ///
-/// Each message is acked only after its article is acknowledged by JetStream (or after it was
-/// dropped on purpose). A message that does not decode is dead-lettered at once; one whose
-/// article cannot be published is nacked with back-off and dead-lettered on its last delivery.
-/// On shutdown the current message is finished; fetched but unhandled ones are redelivered.
+/// Per batch: decode; drop ids already decided (before any cleaning); analyse the rest on
+/// every core, off the async runtime; decide each in input order (exact, near, story) and
+/// send its article without waiting; then, in a separate task, await the acks in order and
+/// ack each message only once its article is stored by JetStream. While those acks are
+/// awaited, the next batch is already being analysed.
+///
+/// A message that does not decode is dead-lettered at once; one whose article cannot be
+/// published is forgotten by the memory (so that its redelivery is processed again) and
+/// nacked with back-off, or dead-lettered on its last delivery. On shutdown the batches in
+/// flight are finished; fetched but unhandled messages are redelivered.
 pub async fn run(
     bus: Bus,
     settings: &ProcessorSettings,
     metrics: ProcessorMetrics,
     shutdown: CancellationToken,
 ) -> Result<(), BusError> {
-    let mut consumer = bus.consumer(ConsumerRole::Processor).await?;
-    let mut processor = Processor::new(settings);
-    while let Some(batch) =
-        consumer.next_batch(settings.batch_size, Duration::from_millis(20), &shutdown).await
-    {
-        for delivery in batch {
-            handle(&bus, &mut processor, &metrics, &delivery).await;
+    let ttl = settings.lease_ttl();
+    let bucket = bus.kv_bucket(KvBucketName::ProcessorLease, Some(ttl)).await?;
+    let holder = holder_name();
+    loop {
+        // Standby until this replica is the active one.
+        let Some(lease) = Lease::acquire(bucket.clone(), holder.clone(), ttl, &shutdown).await? else {
+            return Ok(());
+        };
+        let active = shutdown.child_token();
+        let stop_renewing = CancellationToken::new();
+        // Renewal and work run in this one task, so that whatever ends the task (a panic, an
+        // abort) ends the renewals too and the lease expires.
+        let work = async {
+            let result = async {
+                let mut processor = Processor::new(settings);
+                replay(&bus, &mut processor, settings).await?;
+                run_with(bus.clone(), processor, settings, metrics.clone(), active.clone()).await
+            }
+            .await;
+            stop_renewing.cancel();
+            result
+        };
+        let (result, held) = tokio::join!(work, lease.keep(stop_renewing.clone(), active.clone()));
+        if shutdown.is_cancelled() || result.is_err() {
+            if let Some(lease) = held {
+                lease.release().await;
+            }
+            return result;
         }
+        // The lease was lost: back to standby, with a memory rebuilt when active again.
     }
+}
+
+/// Restores the memory from the last `replay_articles` articles of the article stream.
+pub async fn replay(
+    bus: &Bus,
+    processor: &mut Processor,
+    settings: &ProcessorSettings,
+) -> Result<Replayed, BusError> {
+    let started = Instant::now();
+    let s = settings.clone();
+    let done = bus
+        .replay_articles(settings.replay_articles as u64, 1024, |batch| {
+            use rayon::prelude::*;
+            let recalled: Vec<Recalled> = batch.into_par_iter().map(|a| recall(a, &s)).collect();
+            for m in recalled {
+                processor.remember(m);
+            }
+        })
+        .await?;
+    let (exact, near, stories) = processor.remembered();
+    tracing::info!(
+        message = "Memory restored from the article stream.",
+        articles = done.articles,
+        skipped = done.skipped,
+        exact,
+        near,
+        stories,
+        seconds = started.elapsed().as_secs_f64()
+    );
+    Ok(done)
+}
+
+/// Consumes with `processor` until `shutdown` (the active replica's loop; see [`run`]).
+pub async fn run_with(
+    bus: Bus,
+    mut processor: Processor,
+    settings: &ProcessorSettings,
+    metrics: ProcessorMetrics,
+    shutdown: CancellationToken,
+) -> Result<(), BusError> {
+    let mut consumer = bus.consumer(ConsumerRole::Processor).await?;
+    let (failed_tx, mut failed_rx) = mpsc::unbounded_channel::<ArticleId>();
+    let in_flight = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
+    let mut ackers = JoinSet::new();
+    while let Some(batch) = consumer.next_batch(settings.batch_size, LINGER, &shutdown).await {
+        // Publishes that failed since the last batch: their redeliveries must go through.
+        while let Ok(id) = failed_rx.try_recv() {
+            processor.forget(&id);
+        }
+        let mut deliveries = Vec::with_capacity(batch.len());
+        let mut raws = Vec::with_capacity(batch.len());
+        for d in batch {
+            metrics.stage.items_in.inc();
+            match serde_json::from_slice::<RawItem>(d.payload()) {
+                Ok(raw) => {
+                    raws.push(raw);
+                    deliveries.push(d);
+                }
+                Err(e) => {
+                    metrics.stage.failed("decode");
+                    tracing::warn!(message = "Raw item does not decode; dead-lettering.", error = %e, subject = d.subject());
+                    if d.dead_letter("decode", &e.to_string()).await {
+                        metrics.dead_lettered.inc();
+                    }
+                }
+            }
+        }
+        let fresh: Vec<bool> = raws.iter().map(|r| !processor.seen(&r.id)).collect();
+        let analysed = analyse(raws, fresh, settings, &metrics).await;
+        if shutdown.is_cancelled() {
+            // Stopping, or no longer the active replica: decide nothing more; the batch goes
+            // back to the stream for whoever decides next.
+            for d in deliveries {
+                let _ = d.nak(Duration::ZERO).await;
+            }
+            break;
+        }
+        let Some(analysed) = analysed else {
+            for d in deliveries {
+                retry_or_dead_letter(&d, &metrics, "analysis", "analysis failed").await;
+            }
+            continue;
+        };
+        let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
+        let mut steps = Vec::with_capacity(deliveries.len());
+        for (delivery, analysis) in deliveries.into_iter().zip(analysed) {
+            let outcome = match analysis {
+                Ok(a) => processor.decide(a, Utc::now()),
+                Err(reason) => Outcome::Dropped(reason),
+            };
+            steps.push(match outcome {
+                Outcome::Dropped(reason) => {
+                    metrics.stage.dropped(reason.as_str());
+                    Step::Ack(delivery)
+                }
+                Outcome::Article(article) => {
+                    let duplicate = article.duplicate.as_ref().map(|d| d.kind);
+                    match bus.send_article(&article).await {
+                        Ok(pending) => Step::Publish { delivery, id: article.id, duplicate, pending },
+                        Err(error) => {
+                            processor.forget(&article.id);
+                            Step::Failed { delivery, id: article.id, error }
+                        }
+                    }
+                }
+            });
+        }
+        let (metrics, failed_tx) = (metrics.clone(), failed_tx.clone());
+        ackers.spawn(async move {
+            for step in steps {
+                finish(step, &metrics, &failed_tx).await;
+            }
+            drop(permit);
+        });
+        while ackers.try_join_next().is_some() {}
+    }
+    while ackers.join_next().await.is_some() {}
     Ok(())
 }
 
-async fn handle(bus: &Bus, processor: &mut Processor, metrics: &ProcessorMetrics, d: &Delivery) {
-    metrics.stage.items_in.inc();
-    let raw: RawItem = match serde_json::from_slice(d.payload()) {
-        Ok(r) => r,
+/// Analyses a batch on every core (rayon's pool, off the async runtime), in input order.
+/// Items not `fresh` were decided before and are not analysed.
+async fn analyse(
+    raws: Vec<RawItem>,
+    fresh: Vec<bool>,
+    settings: &ProcessorSettings,
+    metrics: &ProcessorMetrics,
+) -> Option<Vec<Result<Analysis, DropReason>>> {
+    let settings = settings.clone();
+    let work = tokio::task::spawn_blocking(move || {
+        use rayon::prelude::*;
+        raws.into_par_iter()
+            .zip(fresh)
+            .map(|(raw, fresh)| {
+                let started = Instant::now();
+                let a = if fresh { analyze(raw, &settings) } else { Err(DropReason::Duplicate) };
+                (a, fresh.then(|| started.elapsed()))
+            })
+            .collect::<Vec<_>>()
+    });
+    match work.await {
+        Ok(results) => Some(
+            results
+                .into_iter()
+                .map(|(a, took)| {
+                    if let Some(t) = took {
+                        metrics.process_duration.observe(t.as_secs_f64());
+                    }
+                    a
+                })
+                .collect(),
+        ),
         Err(e) => {
-            metrics.stage.failed("decode");
-            tracing::warn!(message = "Raw item does not decode; dead-lettering.", error = %e, subject = d.subject());
-            if d.dead_letter("decode", &e.to_string()).await {
-                metrics.dead_lettered.inc();
-            }
+            // A panic in analysis: the batch is redelivered rather than lost.
+            tracing::error!(message = "Analysis task failed; the batch will be redelivered.", error = %e);
+            None
+        }
+    }
+}
+
+/// Acks, nacks or dead-letters one message once its article's fate is known.
+async fn finish(step: Step, metrics: &ProcessorMetrics, failed: &mpsc::UnboundedSender<ArticleId>) {
+    let (delivery, id, error) = match step {
+        Step::Ack(d) => {
+            ack(&d).await;
             return;
         }
-    };
-    let started = Instant::now();
-    let outcome = processor.process(&raw, Utc::now());
-    metrics.process_duration.observe(started.elapsed().as_secs_f64());
-    match outcome {
-        Outcome::Dropped(reason) => {
-            metrics.stage.dropped(reason.as_str());
-            ack(d).await;
-        }
-        Outcome::Article(processed) => match bus.publish_article(&processed.article).await {
+        Step::Publish { delivery, id, duplicate, pending } => match pending.acked().await {
             Ok(_) => {
-                processor.record(&processed);
                 metrics.stage.items_out.inc();
-                if let Some(d) = &processed.article.duplicate {
-                    let kind = match d.kind {
-                        newswire_model::DuplicateKind::Exact => "exact",
-                        newswire_model::DuplicateKind::Near => "near",
+                if let Some(kind) = duplicate {
+                    let kind = match kind {
+                        DuplicateKind::Exact => "exact",
+                        DuplicateKind::Near => "near",
                     };
                     metrics.duplicates.with_label_values(&[kind]).inc();
                 }
-                ack(d).await;
+                ack(&delivery).await;
+                return;
             }
-            Err(e) if e.kind() == BusErrorKind::Message || d.is_last_attempt() => {
-                metrics.stage.failed("publish");
-                tracing::error!(message = "Article cannot be published; dead-lettering.", error = %e, article_id = %processed.article.id);
-                if d.dead_letter("publish", &e.to_string()).await {
-                    metrics.dead_lettered.inc();
-                }
-            }
-            Err(e) => {
-                tracing::warn!(message = "Publishing article failed; will retry.", error = %e, article_id = %processed.article.id, delivered = d.delivered());
-                d.retry_later().await;
+            Err(error) => {
+                // Not on the bus: the memory must forget the id before the redelivery.
+                let _ = failed.send(id.clone());
+                (delivery, id, error)
             }
         },
+        Step::Failed { delivery, id, error } => (delivery, id, error),
+    };
+    if error.kind() == BusErrorKind::Message {
+        metrics.stage.failed("publish");
+        tracing::error!(message = "Article cannot be published; dead-lettering.", %error, article_id = %id);
+        if delivery.dead_letter("publish", &error.to_string()).await {
+            metrics.dead_lettered.inc();
+        }
+    } else {
+        tracing::warn!(message = "Publishing article failed; will retry.", %error, article_id = %id, delivered = delivery.delivered());
+        retry_or_dead_letter(&delivery, metrics, "publish", &error.to_string()).await;
+    }
+}
+
+/// Nacks with back-off, or dead-letters on the last delivery.
+async fn retry_or_dead_letter(d: &Delivery, metrics: &ProcessorMetrics, reason: &'static str, error: &str) {
+    if d.is_last_attempt() {
+        metrics.stage.failed(reason);
+        if d.dead_letter(reason, error).await {
+            metrics.dead_lettered.inc();
+        }
+    } else {
+        d.retry_later().await;
     }
 }
 
 async fn ack(d: &Delivery) {
     if let Err(error) = d.ack().await {
-        // The article is out; a redelivery will be recognised as a duplicate.
+        // The article is out; a redelivery will be recognised as a repeat.
         tracing::warn!(message = "Ack failed.", %error);
     }
 }

@@ -21,10 +21,29 @@ pub struct ProcessorSettings {
     pub story_max_gap_hours: i64,
     /// Keywords per article.
     pub keywords: usize,
-    /// Messages taken from the consumer at once.
+    /// Messages taken from the consumer at once: analysed together on every core, then decided
+    /// in order.
     pub batch_size: usize,
+    /// Articles read back from the article stream at start-up to restore the dedup and story
+    /// memory (after a restart, or when a standby takes over); 0 starts with an empty memory.
+    pub replay_articles: usize,
+    /// Time to live of the active processor's lease: a standby replica takes over this long
+    /// after the active one stopped renewing it (at once after a clean stop).
+    pub lease_ttl_secs: u64,
     /// Admin HTTP address (`/metrics`, `/healthz`, `/readyz`).
     pub admin_listen: String,
+}
+
+impl ProcessorSettings {
+    /// Weight of an entity relative to an ordinary term in story features.
+    pub fn story_entity_weight(&self) -> f32 {
+        newswire_enrich::StorySettings::default().entity_weight
+    }
+
+    /// `lease_ttl_secs` as a duration (at least a second).
+    pub fn lease_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.lease_ttl_secs.max(1))
+    }
 }
 
 impl Default for ProcessorSettings {
@@ -37,7 +56,9 @@ impl Default for ProcessorSettings {
             story_window: 5_000,
             story_max_gap_hours: 96,
             keywords: 10,
-            batch_size: 64,
+            batch_size: 256,
+            replay_articles: 50_000,
+            lease_ttl_secs: 10,
             admin_listen: "127.0.0.1:9102".to_owned(),
         }
     }

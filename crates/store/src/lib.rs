@@ -9,8 +9,12 @@
 //!
 //! Upsert semantics, the same in both stores: a new id is inserted; an id already stored with
 //! the same content hash is left alone (`unchanged`: a redelivery or a re-poll); an id stored
-//! with a different content hash is updated (the outlet corrected the article).
+//! with a different content hash is updated (the outlet corrected the article). A batch is
+//! written with a few multi-row statements (PostgreSQL: one `UNNEST` upsert; SQLite: one
+//! lookup, then multi-row inserts of the new and changed rows); an id repeated within a batch
+//! is written once, with the results one-by-one upserts would give.
 
+mod batch;
 mod error;
 mod postgres;
 pub mod service;

@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::batch::Batch;
 use crate::{ArticleStore, StoreError, UpsertResult, decode_row, meta_json};
 
 const SCHEMA: &str = include_str!("../migrations/sqlite.sql");
@@ -51,57 +53,93 @@ impl SqliteStore {
     }
 }
 
+/// Columns written per article.
+const COLUMNS: usize = 15;
+
+/// Rows per multi-row statement: 500 × 15 = 7,500 bound parameters, well under the bundled
+/// SQLite's limit of 32,766, while a sink batch (256 by default) still takes one statement.
+const ROWS_PER_STATEMENT: usize = 500;
+
+const _: () = assert!(ROWS_PER_STATEMENT * COLUMNS <= 32_766);
+
+/// `(?, ?, …)` groups: `rows` of `width` placeholders each, comma-separated.
+fn placeholders(rows: usize, width: usize) -> String {
+    let group = format!("({})", vec!["?"; width].join(", "));
+    vec![group.as_str(); rows].join(", ")
+}
+
+fn insert_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO articles (id, canonical_url, source_id, title, body, language, category,
+            published_at, fetched_at, processed_at, stored_at, story_id, duplicate_of, content_hash, meta)
+         VALUES {}
+         ON CONFLICT (id) DO UPDATE SET canonical_url = excluded.canonical_url,
+            source_id = excluded.source_id, title = excluded.title, body = excluded.body,
+            language = excluded.language, category = excluded.category,
+            published_at = excluded.published_at, fetched_at = excluded.fetched_at,
+            processed_at = excluded.processed_at, stored_at = excluded.stored_at,
+            story_id = excluded.story_id, duplicate_of = excluded.duplicate_of,
+            content_hash = excluded.content_hash, meta = excluded.meta",
+        placeholders(rows, COLUMNS)
+    )
+}
+
 impl ArticleStore for SqliteStore {
     async fn upsert(&self, articles: &[Article]) -> Result<Vec<UpsertResult>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::sqlite)?;
+        if articles.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch = Batch::new(articles);
+        // IMMEDIATE takes the write lock now, so the hashes read below cannot change before
+        // the rows are written (a deferred read-then-write can also fail with SQLITE_BUSY).
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(StoreError::sqlite)?;
+
+        let ids: Vec<&str> = batch.ids().collect();
+        let mut stored: HashMap<String, String> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT id, content_hash FROM articles WHERE id IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            stored.extend(query.fetch_all(&mut *tx).await.map_err(StoreError::sqlite)?);
+        }
+
+        let mut results = vec![UpsertResult::Unchanged; articles.len()];
+        let rows: Vec<&Article> = batch
+            .groups()
+            .iter()
+            .filter_map(|g| {
+                let id = batch.article(g[0]).id.as_str();
+                batch.replay(g, stored.get(id).map(String::as_str), &mut results)
+            })
+            .collect();
+
         let now = ts(Utc::now());
-        let mut results = Vec::with_capacity(articles.len());
-        for a in articles {
-            let existing: Option<String> =
-                sqlx::query_scalar("SELECT content_hash FROM articles WHERE id = ?")
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_sql(chunk.len())));
+            for a in chunk {
+                query = query
                     .bind(a.id.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(StoreError::sqlite)?;
-            let result = match existing {
-                Some(h) if h == a.fingerprints.content_hash => {
-                    results.push(UpsertResult::Unchanged);
-                    continue;
-                }
-                Some(_) => UpsertResult::Updated,
-                None => UpsertResult::Inserted,
-            };
-            sqlx::query(
-                "INSERT INTO articles (id, canonical_url, source_id, title, body, language, category,
-                    published_at, fetched_at, processed_at, stored_at, story_id, duplicate_of, content_hash, meta)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (id) DO UPDATE SET canonical_url = excluded.canonical_url,
-                    source_id = excluded.source_id, title = excluded.title, body = excluded.body,
-                    language = excluded.language, category = excluded.category,
-                    published_at = excluded.published_at, fetched_at = excluded.fetched_at,
-                    processed_at = excluded.processed_at, stored_at = excluded.stored_at,
-                    story_id = excluded.story_id, duplicate_of = excluded.duplicate_of,
-                    content_hash = excluded.content_hash, meta = excluded.meta",
-            )
-            .bind(a.id.as_str())
-            .bind(a.canonical_url.as_deref())
-            .bind(a.source_id.as_str())
-            .bind(&a.title)
-            .bind(&a.text)
-            .bind(a.language.as_str())
-            .bind(a.category.as_str())
-            .bind(a.published_at.map(ts))
-            .bind(ts(a.fetched_at))
-            .bind(ts(a.processed_at))
-            .bind(&now)
-            .bind(a.story_id.as_deref())
-            .bind(a.duplicate.as_ref().map(|d| d.of.as_str()))
-            .bind(&a.fingerprints.content_hash)
-            .bind(meta_json(a)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::sqlite)?;
-            results.push(result);
+                    .bind(a.canonical_url.as_deref())
+                    .bind(a.source_id.as_str())
+                    .bind(&a.title)
+                    .bind(&a.text)
+                    .bind(a.language.as_str())
+                    .bind(a.category.as_str())
+                    .bind(a.published_at.map(ts))
+                    .bind(ts(a.fetched_at))
+                    .bind(ts(a.processed_at))
+                    .bind(&now)
+                    .bind(a.story_id.as_deref())
+                    .bind(a.duplicate.as_ref().map(|d| d.of.as_str()))
+                    .bind(&a.fingerprints.content_hash)
+                    .bind(meta_json(a)?);
+            }
+            query.execute(&mut *tx).await.map_err(StoreError::sqlite)?;
         }
         tx.commit().await.map_err(StoreError::sqlite)?;
         Ok(results)

@@ -30,7 +30,8 @@ impl UpsertResult {
     reason = "used through the concrete Store enum, never as dyn; Send is not required by its callers"
 )]
 pub trait ArticleStore {
-    /// Upserts a batch in one transaction: all or nothing. Results are in input order.
+    /// Upserts a batch in one transaction: all or nothing. Results are in input order; an id
+    /// that occurs more than once gets the results of upserting the articles one after another.
     async fn upsert(&self, articles: &[Article]) -> Result<Vec<UpsertResult>, StoreError>;
     /// Number of stored articles.
     async fn count(&self) -> Result<u64, StoreError>;

@@ -19,7 +19,7 @@ pub struct StageCounters {
     /// `newswire_<stage>_items_out_total`: items the stage handed on (published or stored).
     pub items_out: IntCounter,
     /// `newswire_<stage>_items_dropped_total{reason}`: items dropped on purpose
-    /// (`duplicate`, `empty`, `unchanged`).
+    /// (`seen`, `duplicate`, `empty`, `unchanged`).
     pub items_dropped: IntCounterVec,
     /// `newswire_<stage>_items_failed_total{reason}`: items given up on (`decode`, `invalid`,
     /// `publish`, `store`, `fetch`, `parse`), each also dead-lettered where a message exists.
@@ -87,8 +87,9 @@ fn latency_buckets() -> Vec<f64> {
 /// Metrics of the fetcher (`stage="fetcher"`). Items are feed entries.
 #[derive(Debug, Clone)]
 pub struct FetcherMetrics {
-    /// In: entries parsed; out: raw items published (new to JetStream); dropped
-    /// `duplicate` (JetStream already had it); failed `publish`, `invalid`.
+    /// In: entries parsed; out: raw items published (new to JetStream); dropped `seen` (not
+    /// published: this fetcher published the entry before with the same content, per its
+    /// per-feed memory), `duplicate` (JetStream already had it); failed `publish`, `invalid`.
     pub stage: StageCounters,
     /// `newswire_fetcher_polls_total{result}`: feed polls by `result` (`ok`, `not_modified`,
     /// `fetch_error`, `parse_error`).
@@ -130,7 +131,7 @@ pub struct ProcessorMetrics {
     /// In: messages received; out: articles published; dropped `duplicate`, `empty`;
     /// failed `decode`, `invalid`, `publish` (the last after all redeliveries).
     pub stage: StageCounters,
-    /// `newswire_processor_process_duration_seconds`: CPU time of clean + dedup + enrich.
+    /// `newswire_processor_process_duration_seconds`: time to analyse one item (in parallel).
     pub process_duration: Histogram,
     /// `newswire_processor_dead_lettered_total`: messages moved to the dead-letter stream.
     pub dead_lettered: IntCounter,
@@ -160,7 +161,7 @@ impl ProcessorMetrics {
             stage: StageCounters::new("processor", registry)?,
             process_duration: histogram(
                 "newswire_processor_process_duration_seconds",
-                "Time to clean, deduplicate and enrich one item.",
+                "Time to analyse one item: clean, fingerprints, language, entities, features.",
                 exponential_buckets(0.00005, 2.0, 16).unwrap_or_default(),
                 registry,
             )?,

@@ -67,9 +67,13 @@ pub async fn run(config: Option<PathBuf>, args: DemoArgs) -> anyhow::Result<Exit
     let mut failed_feeds = 0;
     for (feed, result) in &polls {
         match result {
+            // "Already on the bus": skipped by the fetcher's memory (`seen`, e.g. with
+            // `--nats-url` on a second run) or dropped by JetStream (`duplicates`).
             Ok(s) => println!(
                 "  {feed:<12} {} entries: {} raw items published, {} already on the bus",
-                s.entries, s.published, s.duplicates
+                s.entries,
+                s.published,
+                s.seen + s.duplicates
             ),
             Err(e) => {
                 failed_feeds += 1;

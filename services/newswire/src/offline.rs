@@ -12,7 +12,7 @@ use newswire_fetch::service::parse_body;
 use newswire_fetch::{Body, FeedUrl, FetchError, HttpFetcher, Validators, decode_html, looks_binary};
 use newswire_model::{Article, Category, Lang, RawItem, SourceId};
 use newswire_process::inputs::{InputContext, raw_from_page, raw_from_text};
-use newswire_process::{Outcome, Processor};
+use newswire_process::{Outcome, Processor, analyze_batch};
 
 /// Exit code when an input could not be read (missing file, network error, refused URL, too
 /// large).
@@ -184,11 +184,11 @@ pub async fn extract(settings: Settings, opts: &InputOptions, input: &str, forma
         Ok(e) => e,
         Err(code) => return code,
     };
-    let processor = Processor::new(&env.settings.processor);
+    let mut processor = Processor::new(&env.settings.processor);
     let result = read(&env, input).await.and_then(|i| {
         let raw = page_item(&env, &i)?;
         match processor.process(&raw, Utc::now()) {
-            Outcome::Article(p) => Ok(p.article),
+            Outcome::Article(a) => Ok(*a),
             Outcome::Dropped(_) => {
                 Err(Failure { message: format!("{input}: no article text found"), code: EXIT_UNUSABLE })
             }
@@ -322,31 +322,37 @@ pub async fn process(
     let mut processor = Processor::new(&env.settings.processor);
     let mut worst = 0u8;
     let mut out = std::io::stdout().lock();
+    let mut pending: Vec<(String, RawItem)> = Vec::new();
     for input in expand(inputs) {
         let result = match input {
-            Ok(path) => process_one(&env, &mut processor, &path, format, &mut out).await,
+            Ok(path) => items_of(&env, &path).await,
             Err(f) => Err(f),
         };
         match result {
-            Ok(true) => {}
-            Ok(false) => break, // stdout closed
+            Ok(items) => pending.extend(items),
             Err(f) => {
                 fail(&f);
                 worst = worst.max(f.code);
             }
         }
+        // Analysed a chunk at a time on every core, decided in input order: the service's way.
+        if pending.len() >= CHUNK && !decide_and_print(&env, &mut processor, &mut pending, format, &mut out) {
+            return exit(worst);
+        }
     }
+    decide_and_print(&env, &mut processor, &mut pending, format, &mut out);
+    exit(worst)
+}
+
+/// Items analysed together by `newswire process`.
+const CHUNK: usize = 64;
+
+fn exit(worst: u8) -> ExitCode {
     if worst == 0 { ExitCode::SUCCESS } else { ExitCode::from(worst) }
 }
 
-/// Processes one input; `Ok(false)` when stdout was closed.
-async fn process_one(
-    env: &Env,
-    processor: &mut Processor,
-    path: &str,
-    format: Format,
-    out: &mut impl Write,
-) -> Result<bool, Failure> {
+/// The raw items of one input: a feed's entries, a page or a text file.
+async fn items_of(env: &Env, path: &str) -> Result<Vec<(String, RawItem)>, Failure> {
     let input = read(env, path).await?;
     let items: Vec<(String, RawItem)> = match kind_of(path, &input) {
         Kind::Feed => feed_items(env, &input)?
@@ -368,16 +374,33 @@ async fn process_one(
     if items.is_empty() {
         return Err(Failure { message: format!("{path}: no articles"), code: EXIT_UNUSABLE });
     }
-    for (origin, raw) in items {
-        match processor.process(&raw, Utc::now()) {
-            Outcome::Article(p) => {
+    Ok(items)
+}
+
+/// Processes and prints the pending items; `false` when stdout was closed.
+fn decide_and_print(
+    env: &Env,
+    processor: &mut Processor,
+    pending: &mut Vec<(String, RawItem)>,
+    format: Format,
+    out: &mut impl Write,
+) -> bool {
+    let (origins, raws): (Vec<String>, Vec<RawItem>) = pending.drain(..).unzip();
+    let fresh: Vec<bool> = raws.iter().map(|r| !processor.seen(&r.id)).collect();
+    let analysed = analyze_batch(raws, &fresh, &env.settings.processor);
+    for (origin, analysis) in origins.into_iter().zip(analysed) {
+        let outcome = match analysis {
+            Ok(a) => processor.decide(a, Utc::now()),
+            Err(reason) => Outcome::Dropped(reason),
+        };
+        match outcome {
+            Outcome::Article(a) => {
                 let line = match format {
-                    Format::Text => readable(&p.article, &origin),
-                    _ => json_line(&p.article, &origin),
+                    Format::Text => readable(&a, &origin),
+                    _ => json_line(&a, &origin),
                 };
-                processor.record(&p);
                 if !print_line(out, &line) {
-                    return Ok(false);
+                    return false;
                 }
             }
             Outcome::Dropped(reason) => {
@@ -385,7 +408,7 @@ async fn process_one(
             }
         }
     }
-    Ok(true)
+    true
 }
 
 /// The article as JSON with the `input`, `duplicate_of` and `similarity` fields added.

@@ -1,0 +1,6 @@
+//! Benchmark tools run by `scripts/bench-e2e` (not part of any service). Each binary in
+//! `src/bin/` measures one thing and prints one JSON object on stdout:
+//! - `js-ceiling`: plain JetStream publish rate on the same server, the pipeline's ceiling;
+//! - `sink-alone`: the sink's store writing articles with no processor in front;
+//! - `decision-cost`: the processor's decision cost and memory per remembered article at
+//!   several window sizes.
