@@ -6,10 +6,10 @@
 //! - [`Gazetteer`] / [`find_entities`]: people, places and organisations from
 //!   `data/gazetteer.tsv`, matched on normalised text with Arabic clitics stripped, so that
 //!   بوتين and بوتن, ترامب and ترمب, وروسيا and روسيا are each one entity.
-//! - [`Terms`], [`keywords`], [`summary`]: the weighted terms of a text (Arabic and English
-//!   stop words removed, clitics stripped), its keywords and a lead-based summary.
-//! - [`StoryIndex`]: story clustering: an article joins the story of the most similar recent
-//!   article (TF-IDF cosine over terms and entities) within a time window, else starts one.
+//! - [`Terms`], [`KeywordCandidates`], [`summary`]: the weighted terms of a text (Arabic and
+//!   English stop words removed, clitics stripped), its keywords and a lead-based summary.
+//! - [`StoryIndex`]: story clustering: an article joins the recent story whose centroid is most
+//!   similar (TF-IDF cosine over terms and entities) within a time window, else starts one.
 
 mod entities;
 mod lang;
