@@ -14,7 +14,7 @@
 //! - **Repeated headline**: a paragraph equal to the title, or to the title without a section
 //!   prefix, is dropped (and the shorter form becomes the title).
 
-use crate::normalize::fold_letters;
+use crate::normalize::fold;
 
 /// Labels that start the trailer when followed by `:`, `(`, `-`, a digit or nothing (on their
 /// own they are ordinary words: "Source" may start a sentence).
@@ -110,9 +110,42 @@ const META_PREFIXES: &[&str] =
     &["تاريخ النشر", "نشر في", "آخر تحديث", "published", "updated", "last updated", "تم النشر"];
 
 /// Lowercase, Arabic letters folded, whitespace collapsed; punctuation kept.
+/// Arabic letters folded, lower case, whitespace collapsed to single spaces, in one pass.
 fn light(s: &str) -> String {
-    let folded: String = fold_letters(s).to_lowercase();
-    folded.split_whitespace().collect::<Vec<_>>().join(" ")
+    light_prefix(s, usize::MAX)
+}
+
+/// The first `max` characters (at least) of [`light`]`(s)`, computing no more of it.
+fn light_prefix(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max.saturating_mul(2)));
+    let (mut space, mut n) = (false, 0);
+    for c in s.chars().filter_map(fold) {
+        if n >= max {
+            break;
+        }
+        if c.is_whitespace() {
+            space = true;
+            continue;
+        }
+        if space && !out.is_empty() {
+            out.push(' ');
+            n += 1;
+        }
+        space = false;
+        for l in c.to_lowercase() {
+            out.push(l);
+            n += 1;
+        }
+    }
+    out
+}
+
+/// Whether some marker could start `p` once folded: a cheap exact test that spares most
+/// paragraphs the folding of their whole head.
+fn may_start_with_any(p: &str, markers: &[&[String]]) -> bool {
+    let longest = markers.iter().flat_map(|m| m.iter()).map(|m| m.chars().count()).max().unwrap_or(0);
+    let prefix = light_prefix(p, longest + 1);
+    markers.iter().flat_map(|m| m.iter()).any(|m| prefix.starts_with(m.as_str()))
 }
 
 fn starts_with_marker(p: &str, marker: &str) -> bool {
@@ -130,6 +163,9 @@ fn head(s: &str, max: usize) -> &str {
 }
 
 fn is_trailer_marker(p: &str) -> bool {
+    if !may_start_with_any(p, &[&LABELS, &PHRASES]) {
+        return false;
+    }
     // Markers are short; 400 characters decide whether the paragraph is over 200.
     let l = light(head(p, 400));
     let short = l.chars().count() <= 200;
@@ -141,6 +177,16 @@ fn is_noise_line(p: &str) -> bool {
     // Every noise pattern is a short line (at most 300 characters once folded; folding only
     // drops diacritics and spaces, so 600 before it is a safe bound).
     if p.len() > 600 * 4 || p.chars().count() > 600 {
+        return false;
+    }
+    // Without folding: a line with more than three words that have a letter or digit (so more
+    // than three once trimmed: not a noise line), over 120 characters that folding keeps (so
+    // no metadata line), and either no "(" or over 300 of those characters (so no caption)
+    // cannot match any pattern below. Most paragraphs end here.
+    let kept = p.chars().filter(|c| !c.is_whitespace() && fold(*c).is_some()).count();
+    let words =
+        p.split_whitespace().filter(|w| w.chars().any(|c| c.is_alphanumeric() && fold(c).is_some())).count();
+    if words > 3 && kept > 120 && (kept > 300 || !p.contains('(')) {
         return false;
     }
     let l = light(p);

@@ -1,7 +1,7 @@
 use unicode_normalization::UnicodeNormalization;
 
 /// Folds one character to its matching form, or drops it (`None`).
-fn fold(c: char) -> Option<char> {
+pub(crate) fn fold(c: char) -> Option<char> {
     Some(match c {
         // Harakat, tanween, shadda, sukun, superscript alef, Quranic marks, tatweel.
         '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{06D6}'..='\u{06ED}' | '\u{0640}' => return None,
@@ -47,41 +47,112 @@ pub fn fold_letters(input: &str) -> String {
 /// assert_eq!(n("مُحَمَّد، ٢٠٢٥!"), "محمد 2025");
 /// ```
 pub fn normalize_for_matching(input: &str) -> String {
-    let mut out = String::with_capacity(input.len());
-    let mut pending_space = false;
+    let mut out = Normalized { out: String::with_capacity(input.len()), pending_space: false };
     // Most news text is already NFKC: skip the decomposition machinery then (the quick check
     // is exact when it says yes).
-    let chars: Box<dyn Iterator<Item = char>> =
-        if unicode_normalization::is_nfkc_quick(input.chars()) == unicode_normalization::IsNormalized::Yes {
-            Box::new(input.chars())
-        } else {
-            Box::new(input.nfkc())
-        };
-    let lower = |c: char| {
-        let one = if c.is_ascii() {
-            Some(c.to_ascii_lowercase())
-        } else if matches!(c, '\u{0600}'..='\u{06FF}') {
-            Some(c) // Arabic has no case.
-        } else {
-            None
-        };
-        one.into_iter().chain(one.is_none().then(|| c.to_lowercase()).into_iter().flatten())
+    if unicode_normalization::is_nfkc_quick(input.chars()) == unicode_normalization::IsNormalized::Yes {
+        input.chars().for_each(|c| out.push(c));
+    } else {
+        input.nfkc().for_each(|c| out.push(c));
+    }
+    out.out
+}
+
+/// [`normalize_for_matching`] without a copy when `input` is already in matching form (a
+/// lower-case ASCII or plain Arabic word, say): the common case for single words.
+pub fn normalize_borrowed(input: &str) -> std::borrow::Cow<'_, str> {
+    let plain = |c: char| {
+        matches!(c, 'a'..='z' | '0'..='9' | '\u{0628}' | '\u{062A}'..='\u{063A}' | '\u{0641}'..='\u{0648}' | '\u{064A}')
+            || c == 'ا'
     };
-    for c in chars.flat_map(lower) {
-        let Some(c) = fold(c) else { continue };
-        if is_alphanumeric(c) {
-            if pending_space && !out.is_empty() {
-                out.push(' ');
+    let words_ok = !input.is_empty() && input.split(' ').all(|w| !w.is_empty());
+    if words_ok && input.chars().all(|c| c == ' ' || plain(c)) {
+        std::borrow::Cow::Borrowed(input)
+    } else {
+        std::borrow::Cow::Owned(normalize_for_matching(input))
+    }
+}
+
+/// A text in matching form together with its distinct written pieces (whitespace-separated)
+/// and their matching forms: [`normalize_for_matching`] done one distinct piece at a time.
+/// Words repeat (Zipf), so this normalises a fraction of the text, and callers that need the
+/// written form of a matching word (keywords shown as written) get it without a second pass.
+#[derive(Debug, Clone)]
+pub struct NormalizedWords<'a> {
+    /// The whole text in matching form: equal to `normalize_for_matching(input)`.
+    pub text: String,
+    /// Each distinct piece once, in order of first appearance: (piece, its matching form,
+    /// occurrences).
+    pub pieces: Vec<(&'a str, std::borrow::Cow<'a, str>, u32)>,
+}
+
+impl<'a> NormalizedWords<'a> {
+    /// Normalises `input`. Splitting at whitespace first gives the same text: whitespace
+    /// separates words in matching form too, and no normalisation step (NFKC, case, folding)
+    /// reaches across it.
+    pub fn of(input: &'a str) -> Self {
+        let mut ids: rustc_hash::FxHashMap<&'a str, u32> = rustc_hash::FxHashMap::default();
+        let mut pieces: Vec<(&'a str, std::borrow::Cow<'a, str>, u32)> = Vec::new();
+        let mut sequence: Vec<u32> = Vec::new();
+        for piece in input.split_whitespace() {
+            let id = *ids.entry(piece).or_insert_with(|| {
+                pieces.push((piece, std::borrow::Cow::Borrowed(""), 0));
+                (pieces.len() - 1) as u32
+            });
+            if let Some(p) = pieces.get_mut(id as usize) {
+                p.2 += 1;
             }
-            pending_space = false;
-            out.push(c);
+            sequence.push(id);
+        }
+        for (piece, norm, _) in &mut pieces {
+            *norm = normalize_borrowed(piece);
+        }
+        let mut text = String::with_capacity(input.len());
+        for id in sequence {
+            let Some((_, norm, _)) = pieces.get(id as usize) else { continue };
+            if norm.is_empty() {
+                continue;
+            }
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(norm);
+        }
+        Self { text, pieces }
+    }
+}
+
+/// The output of [`normalize_for_matching`] as it is built, one NFKC character at a time.
+struct Normalized {
+    out: String,
+    pending_space: bool,
+}
+
+impl Normalized {
+    fn push(&mut self, c: char) {
+        if c.is_ascii() {
+            self.push_lower(c.to_ascii_lowercase());
+        } else if matches!(c, '\u{0600}'..='\u{06FF}') {
+            self.push_lower(c); // Arabic has no case.
+        } else {
+            c.to_lowercase().for_each(|l| self.push_lower(l));
+        }
+    }
+
+    fn push_lower(&mut self, c: char) {
+        let Some(c) = fold(c) else { return };
+        if is_alphanumeric(c) {
+            if self.pending_space && !self.out.is_empty() {
+                self.out.push(' ');
+            }
+            self.pending_space = false;
+            self.out.push(c);
         } else if !is_mark(c) {
             // Combining marks of other scripts are kept only through NFKC composition;
             // anything else non-alphanumeric separates words.
-            pending_space = true;
+            self.pending_space = true;
         }
     }
-    out
 }
 
 /// Arabic letters (no case) and ASCII: the characters most text here is made of, answered
@@ -133,6 +204,43 @@ mod tests {
     fn punctuation_separates_and_latin_is_lowercased() {
         assert_eq!(normalize_for_matching("“Hello,”  WORLD—again…"), "hello world again");
         assert_eq!(normalize_for_matching("Café"), "café");
+    }
+
+    #[test]
+    fn borrowed_form_equals_the_normalised_one() {
+        for s in [
+            "بوتين",
+            "trump",
+            "ترامب بوتين",
+            "بوتين ",
+            "Trump",
+            "الخارجية",
+            "أميركا",
+            "شيء",
+            "a  b",
+            "",
+            "ـ",
+            "٣",
+        ] {
+            assert_eq!(normalize_borrowed(s), normalize_for_matching(s), "{s:?}");
+        }
+        assert!(matches!(normalize_borrowed("ترامب"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn word_by_word_equals_whole_text() {
+        let samples = [
+            "أول اتصال بين وزيري خارجية أميركا وروسيا، ٢٠٢٥!\n\nقال (الخارجیة) \u{200B}إن…",
+            "“Hello,”  WORLD—again… U.S. e-mail\u{00A0}Café x\u{0301} ﻻ ﷲ ½ ﬁne",
+            " \t leading and trailing \n ",
+            "",
+            "ـــ ، .",
+        ];
+        for s in samples {
+            let w = NormalizedWords::of(s);
+            assert_eq!(w.text, normalize_for_matching(s), "{s:?}");
+            assert_eq!(w.pieces.iter().map(|p| p.2 as usize).sum::<usize>(), s.split_whitespace().count());
+        }
     }
 
     #[test]

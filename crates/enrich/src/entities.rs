@@ -1,8 +1,8 @@
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use newswire_clean::{normalize_for_matching, tokens};
 use newswire_model::{Entity, EntityKind};
+use rustc_hash::FxHashMap;
 
 use crate::terms::stem;
 
@@ -13,7 +13,7 @@ const GAZETTEER: &str = include_str!("../data/gazetteer.tsv");
 pub struct Gazetteer {
     names: Vec<(String, EntityKind)>,
     /// First alias word → (alias words, entity index), longest aliases first.
-    by_first: HashMap<String, Vec<(Vec<String>, usize)>>,
+    by_first: FxHashMap<String, Vec<(Vec<String>, usize)>>,
 }
 
 static DEFAULT: LazyLock<Gazetteer> = LazyLock::new(|| Gazetteer::parse(GAZETTEER));
@@ -28,7 +28,7 @@ impl Gazetteer {
     /// are skipped (the file is compiled in and checked by a test).
     pub fn parse(text: &str) -> Self {
         let mut names = Vec::new();
-        let mut by_first: HashMap<String, Vec<(Vec<String>, usize)>> = HashMap::new();
+        let mut by_first: FxHashMap<String, Vec<(Vec<String>, usize)>> = FxHashMap::default();
         for line in text.lines().map(str::trim_end).filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
             let mut cols = line.split('\t');
             let (Some(name), Some(kind), Some(aliases)) = (cols.next(), cols.next(), cols.next()) else {
@@ -68,7 +68,7 @@ impl Gazetteer {
     /// Entities mentioned in a normalised text, most mentioned first.
     pub fn find(&self, normalized: &str) -> Vec<Entity> {
         let words: Vec<&str> = tokens(normalized).collect();
-        let mut counts: HashMap<usize, u32> = HashMap::new();
+        let mut counts: FxHashMap<usize, u32> = FxHashMap::default();
         let mut i = 0;
         while i < words.len() {
             let mut matched = 0;
@@ -100,15 +100,9 @@ impl Gazetteer {
 /// A word and its forms without Arabic proclitics (و ف ب ل ك, ال and their combinations).
 fn candidates(word: &str) -> impl Iterator<Item = &str> {
     let stripped = stem(word);
-    let mut forms = vec![word];
     // "والروسية" → "الروسية" (conjunction only) and "روسيه" (article too).
-    if let Some(rest) = word.strip_prefix(['و', 'ف']).filter(|r| r.chars().count() >= 3) {
-        forms.push(rest);
-    }
-    if stripped != word {
-        forms.push(stripped);
-    }
-    forms.into_iter()
+    let conjunction = word.strip_prefix(['و', 'ف']).filter(|r| r.chars().count() >= 3);
+    [Some(word), conjunction, (stripped != word).then_some(stripped)].into_iter().flatten()
 }
 
 /// [`Gazetteer::find`] with the compiled-in gazetteer.

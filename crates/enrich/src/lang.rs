@@ -5,7 +5,7 @@ use newswire_model::Lang;
 /// Below this many letters detection is a guess; the hint is preferred.
 const MIN_LETTERS: usize = 20;
 /// Characters of a text that detection reads.
-const SAMPLE_CHARS: usize = 2_000;
+const SAMPLE_CHARS: usize = 500;
 
 /// Detects the language of `text`. A reliable detection wins over `hint` (feeds often declare
 /// one language for everything they carry); otherwise `hint`; otherwise a confident-enough
@@ -17,10 +17,18 @@ const SAMPLE_CHARS: usize = 2_000;
 /// assert_eq!(l.as_str(), "ar");
 /// ```
 pub fn detect_language(text: &str, hint: Option<&Lang>) -> Lang {
-    // The first 2,000 characters say which language an article is in as well as all of it
-    // does, at a fraction of the cost on long texts.
+    // The first 500 characters (some 80 words) say which language an article is in as well
+    // as all of it does, at a fraction of the cost on long texts.
     let text = text.char_indices().nth(SAMPLE_CHARS).map_or(text, |(i, _)| &text[..i]);
-    let letters = text.chars().filter(|c| c.is_alphabetic()).count();
+    // Arabic and ASCII letters answered without the Unicode tables.
+    let letters = text
+        .chars()
+        .filter(|c| {
+            c.is_ascii_alphabetic()
+                || matches!(c, '\u{0621}'..='\u{064A}')
+                || (!c.is_ascii() && c.is_alphabetic())
+        })
+        .count();
     let info = if letters >= MIN_LETTERS { whatlang::detect(text) } else { None };
     let detected = info.as_ref().and_then(|i| Lang::parse(iso639_1(i.lang().code())).ok());
     match (info, detected, hint) {

@@ -76,8 +76,8 @@ impl Features {
     /// most stories of a region share them. Pure, so it runs in the parallel analysis step.
     pub fn of(terms: &Terms, entities: &[Entity], entity_weight: f32) -> Self {
         let mut tf: FxHashMap<u32, f32> = FxHashMap::default();
-        for (t, c) in &terms.counts {
-            tf.insert(feature_id(t), 1.0 + (*c as f32).ln());
+        for t in terms.iter() {
+            tf.insert(feature_id(t.stem), 1.0 + (t.count as f32).ln());
         }
         for e in entities {
             let kind_weight = if e.kind == EntityKind::Place { 0.5 } else { 1.0 };
@@ -408,8 +408,8 @@ fn max_time(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTi
 mod tests {
     use super::*;
 
-    fn terms(text: &str) -> Terms {
-        Terms::of(&newswire_clean::normalize_for_matching(text))
+    fn feats(idx: &StoryIndex, text: &str, entities: &[Entity]) -> Features {
+        idx.features(&Terms::of(&newswire_clean::normalize_for_matching(text)), entities)
     }
 
     /// Story ids are article ids.
@@ -424,12 +424,11 @@ mod tests {
     #[test]
     fn similar_articles_share_a_story_and_unrelated_ones_do_not() {
         let mut idx = StoryIndex::new(settings());
-        let a =
-            idx.features(&terms("earthquake hits coastal city rescue teams search rubble survivors"), &[]);
+        let a = feats(&idx, "earthquake hits coastal city rescue teams search rubble survivors", &[]);
         idx.insert(&sid("s1"), a, None);
-        let b = idx.features(&terms("rescue teams search rubble after earthquake in coastal city"), &[]);
+        let b = feats(&idx, "rescue teams search rubble after earthquake in coastal city", &[]);
         assert_eq!(idx.best_story(&b, None).map(|s| s.0), Some(sid("s1")));
-        let c = idx.features(&terms("central bank raises interest rates inflation"), &[]);
+        let c = feats(&idx, "central bank raises interest rates inflation", &[]);
         assert_eq!(idx.best_story(&c, None), None);
     }
 
@@ -440,17 +439,17 @@ mod tests {
         // through b; the centroid of a and b is not close enough to c.
         let mut idx =
             StoryIndex::new(StorySettings { threshold: 0.45, window: 100, ..StorySettings::default() });
-        let a = idx.features(&terms("alpha beta gamma delta epsilon zeta"), &[]);
+        let a = feats(&idx, "alpha beta gamma delta epsilon zeta", &[]);
         idx.insert(&sid("s1"), a, None);
-        let b = idx.features(&terms("alpha beta gamma delta eta theta"), &[]);
+        let b = feats(&idx, "alpha beta gamma delta eta theta", &[]);
         assert_eq!(idx.best_story(&b, None).map(|s| s.0).as_deref(), Some(sid("s1").as_str()));
         idx.insert(&sid("s1"), b, None);
-        let c = idx.features(&terms("gamma delta eta theta iota kappa"), &[]);
+        let c = feats(&idx, "gamma delta eta theta iota kappa", &[]);
         assert_eq!(idx.best_story(&c, None), None);
         // Compared with b alone, c would have joined.
         let mut single =
             StoryIndex::new(StorySettings { threshold: 0.45, window: 100, ..StorySettings::default() });
-        single.insert(&sid("b"), idx.features(&terms("alpha beta gamma delta eta theta"), &[]), None);
+        single.insert(&sid("b"), feats(&idx, "alpha beta gamma delta eta theta", &[]), None);
         assert!(single.best_story(&c, None).is_some());
     }
 
@@ -461,12 +460,12 @@ mod tests {
         let mut idx = StoryIndex::new(StorySettings { window: 1_000, ..StorySettings::default() });
         let person = Entity { name: "Someone".into(), kind: EntityKind::Person, count: 1 };
         for i in 0..500 {
-            let f = idx.features(&terms(&format!("w{i}a w{i}b w{i}c")), std::slice::from_ref(&person));
+            let f = feats(&idx, &format!("w{i}a w{i}b w{i}c"), std::slice::from_ref(&person));
             idx.insert(&sid(&format!("s{i}")), f, None);
         }
         assert!(idx.is_common(feature_id("@Someone")));
         assert!(idx.postings.values().all(|l| l.len() <= POSTING_CAP));
-        let f = idx.features(&terms("unrelated words here"), std::slice::from_ref(&person));
+        let f = feats(&idx, "unrelated words here", std::slice::from_ref(&person));
         assert_eq!(idx.best_story(&f, None), None);
     }
 
@@ -474,7 +473,7 @@ mod tests {
     fn dated_articles_too_far_apart_are_not_one_story() {
         let mut idx = StoryIndex::new(settings());
         let t0 = DateTime::parse_from_rfc3339("2025-02-16T00:00:00Z").unwrap().with_timezone(&Utc);
-        let f = idx.features(&terms("earthquake hits coastal city rescue teams"), &[]);
+        let f = feats(&idx, "earthquake hits coastal city rescue teams", &[]);
         idx.insert(&sid("s1"), f.clone(), Some(t0));
         assert!(idx.best_story(&f, Some(t0 + Duration::days(2))).is_some());
         assert!(idx.best_story(&f, Some(t0 + Duration::days(30))).is_none());
@@ -487,13 +486,13 @@ mod tests {
         for (i, text) in
             ["alpha beta gamma", "delta epsilon zeta", "eta theta iota", "kappa lambda mu"].iter().enumerate()
         {
-            let f = idx.features(&terms(text), &[]);
+            let f = feats(&idx, text, &[]);
             idx.insert(&sid(&format!("s{i}")), f, None);
         }
         assert_eq!(idx.len(), 3);
-        let first = idx.features(&terms("alpha beta gamma"), &[]);
+        let first = feats(&idx, "alpha beta gamma", &[]);
         assert_eq!(idx.best_story(&first, None), None, "evicted");
-        let last = idx.features(&terms("kappa lambda mu"), &[]);
+        let last = feats(&idx, "kappa lambda mu", &[]);
         assert_eq!(idx.best_story(&last, None).map(|s| s.0), Some(sid("s3")));
         assert_eq!(idx.stories(), 3, "the story of the evicted article is forgotten");
     }

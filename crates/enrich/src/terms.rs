@@ -1,9 +1,10 @@
 //! Terms of a text: the words that carry its meaning, for keywords and story similarity.
 
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use newswire_clean::{normalize_for_matching, tokens};
+use newswire_clean::{NormalizedWords, normalize_for_matching, tokens};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// Arabic and English function words and the reporting verbs every news article uses; they
 /// say nothing about the story. Written in ordinary spelling and normalised at start.
@@ -22,7 +23,7 @@ said says say told according which who whom whose what when where while will wou
 has have had do does did just more most other some any all each new up out there here one two
 ";
 
-static STOP: LazyLock<HashSet<String>> =
+static STOP: LazyLock<FxHashSet<String>> =
     LazyLock::new(|| STOP_WORDS.split_whitespace().map(normalize_for_matching).collect());
 
 /// Strips Arabic proclitics (و ف ب ل ك and the article ال) from a normalised word when at
@@ -44,42 +45,102 @@ pub fn stem(word: &str) -> &str {
     w
 }
 
-/// Weighted terms of a normalised text: stems of content words with their counts.
+/// Weighted terms of a normalised text: stems of content words with their counts, borrowed
+/// from the text (an article has hundreds; copying each would cost more than finding it).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Terms {
-    /// Stem → count.
-    pub counts: HashMap<String, u32>,
-    /// Stem → the word it was most often written as (for display: keywords).
-    pub surface: HashMap<String, String>,
+pub struct Terms<'a> {
+    items: Vec<Term<'a>>,
 }
 
-impl Terms {
+/// One term of a text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Term<'a> {
+    /// The stem (clitics stripped), in matching form.
+    pub stem: &'a str,
+    /// How often it occurs.
+    pub count: u32,
+    /// The word it was most often written as in matching form (for display: keywords).
+    pub surface: &'a str,
+}
+
+/// The written forms of one word and how often each occurs.
+type Forms<'a> = Vec<(Cow<'a, str>, u32)>;
+
+/// Counts of borrowed words: one allocation per distinct word at the end, not one per
+/// occurrence (words repeat, Zipf), and forms kept in a short list (a stem has few).
+fn add_form<'a>(forms: &mut Forms<'a>, form: Cow<'a, str>, n: u32) {
+    match forms.iter_mut().find(|(f, _)| *f == form) {
+        Some((_, c)) => *c += n,
+        None => forms.push((form, n)),
+    }
+}
+
+/// The most frequent form, the shortest on ties (the one with fewest clitics), then the
+/// first in code point order: a total order, so the choice does not depend on map order.
+fn most_frequent(forms: Forms<'_>) -> Option<Cow<'_, str>> {
+    forms
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.len().cmp(&a.0.len())).then_with(|| b.0.cmp(&a.0)))
+        .map(|(f, _)| f)
+}
+
+impl<'a> Terms<'a> {
     /// The terms of a normalised text (stop words, numbers and one-letter words left out).
-    pub fn of(normalized: &str) -> Self {
-        let mut counts = HashMap::new();
-        let mut forms: HashMap<String, HashMap<&str, u32>> = HashMap::new();
-        for w in tokens(normalized) {
-            if w.chars().count() < 2 || w.chars().all(|c| c.is_ascii_digit()) || STOP.contains(w) {
+    pub fn of(normalized: &'a str) -> Self {
+        Self::counted(tokens(normalized).map(|w| (w, 1)))
+    }
+
+    /// The terms of [`NormalizedWords::text`], counted once per distinct written piece rather
+    /// than once per word: the same terms as [`Terms::of`] on the text, for less work.
+    pub fn of_words(words: &'a NormalizedWords<'_>) -> Self {
+        Self::counted(words.pieces.iter().flat_map(|(_, norm, n)| tokens(norm).map(move |w| (w, *n))))
+    }
+
+    fn counted(words: impl Iterator<Item = (&'a str, u32)>) -> Self {
+        let mut by_stem: FxHashMap<&str, (u32, Forms<'_>)> = FxHashMap::default();
+        for (w, n) in words {
+            if w.chars().nth(1).is_none() || w.bytes().all(|b| b.is_ascii_digit()) || STOP.contains(w) {
                 continue;
             }
             let s = stem(w);
             if STOP.contains(s) {
                 continue;
             }
-            *counts.entry(s.to_owned()).or_insert(0) += 1;
-            *forms.entry(s.to_owned()).or_default().entry(w).or_insert(0) += 1;
+            let (count, forms) = by_stem.entry(s).or_default();
+            *count += n;
+            add_form(forms, Cow::Borrowed(w), n);
         }
-        // The most frequent form, the shortest on ties (the one with fewest clitics).
-        let surface = forms
+        let items = by_stem
             .into_iter()
-            .filter_map(|(stem, f)| {
-                let best = f.into_iter().max_by(|a, b| {
-                    a.1.cmp(&b.1).then_with(|| b.0.len().cmp(&a.0.len())).then_with(|| b.0.cmp(a.0))
-                })?;
-                Some((stem, best.0.to_owned()))
+            .map(|(stem, (count, forms))| {
+                let surface = match most_frequent(forms) {
+                    Some(Cow::Borrowed(w)) => w,
+                    _ => stem,
+                };
+                Term { stem, count, surface }
             })
             .collect();
-        Self { counts, surface }
+        Self { items }
+    }
+
+    /// The terms, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Term<'a>> {
+        self.items.iter()
+    }
+
+    /// How often `stem` occurs (0 if it is not a term).
+    pub fn count(&self, stem: &str) -> u32 {
+        self.items.iter().find(|t| t.stem == stem).map_or(0, |t| t.count)
+    }
+
+    /// Number of distinct terms.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
     }
 }
 
@@ -96,20 +157,14 @@ pub struct KeywordCandidates {
 
 impl KeywordCandidates {
     /// The candidates of `terms`, each shown as `written` spells it (see [`spellings`]).
-    pub fn of(terms: &Terms, written: &HashMap<String, String>) -> Self {
+    pub fn of(terms: &Terms, written: &FxHashMap<Cow<'_, str>, Cow<'_, str>>) -> Self {
         let mut text = String::new();
-        let mut items = Vec::with_capacity(terms.counts.len());
-        for (stem, count) in &terms.counts {
-            let surface = terms.surface.get(stem).unwrap_or(stem);
-            let shown = written.get(surface).unwrap_or(surface);
+        let mut items = Vec::with_capacity(terms.len());
+        for &Term { stem, count, surface } in terms.iter() {
+            let shown = written.get(surface).map_or(surface, |w| w.as_ref());
             let start = text.len() as u32;
             text.push_str(shown);
-            items.push((
-                crate::story::feature_id(stem),
-                1.0 + (*count as f32).ln(),
-                start,
-                text.len() as u32,
-            ));
+            items.push((crate::story::feature_id(stem), 1.0 + (count as f32).ln(), start, text.len() as u32));
         }
         Self { items, text }
     }
@@ -137,26 +192,25 @@ impl KeywordCandidates {
     }
 }
 
-/// For each normalised word of `original`, the spelling `original` uses most (diacritics and
+/// For each word in matching form of a text, the spelling the text uses most (diacritics and
 /// punctuation around it removed), so that keywords can be shown as written: الخارجية, not the
 /// matching form الخارجيه.
-pub fn spellings(original: &str) -> HashMap<String, String> {
-    let mut seen: HashMap<String, HashMap<String, u32>> = HashMap::new();
-    // Words repeat (Zipf): normalise each distinct written piece once.
-    let mut cache: HashMap<&str, Option<(String, String)>> = HashMap::new();
-    for piece in original.split_whitespace() {
-        let entry = cache.entry(piece).or_insert_with(|| {
-            let word: String = piece
-                .trim_matches(|c: char| !c.is_alphanumeric())
-                .chars()
-                .filter(|c| !matches!(c, '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{0640}'))
-                .collect();
-            let norm = normalize_for_matching(&word);
-            (!norm.is_empty() && !norm.contains(' ')).then_some((norm, word))
-        });
-        if let Some((norm, word)) = entry {
-            *seen.entry(norm.clone()).or_default().entry(word.clone()).or_insert(0) += 1;
+pub fn spellings<'a>(words: &NormalizedWords<'a>) -> FxHashMap<Cow<'a, str>, Cow<'a, str>> {
+    let is_mark = |c: char| matches!(c, '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{0640}');
+    let mut seen: FxHashMap<Cow<'a, str>, Forms<'a>> = FxHashMap::default();
+    for (piece, norm, n) in &words.pieces {
+        // One word in matching form: the piece without punctuation around it or diacritics
+        // (which normalisation drops too, so the matching form is the piece's).
+        if norm.is_empty() || norm.contains(' ') {
+            continue;
         }
+        let trimmed = piece.trim_matches(|c: char| !c.is_alphanumeric());
+        let word = if trimmed.contains(is_mark) {
+            Cow::Owned(trimmed.chars().filter(|c| !is_mark(*c)).collect())
+        } else {
+            Cow::Borrowed(trimmed)
+        };
+        add_form(seen.entry(norm.clone()).or_default(), word, *n);
     }
     seen.into_iter()
         .filter_map(|(norm, forms)| {
@@ -216,19 +270,33 @@ mod tests {
 
     #[test]
     fn stop_words_and_clitics() {
-        let t =
-            Terms::of(&normalize_for_matching("وقال الوزير إن التعاون مع روسيا والتعاون الاقتصادي في 2025"));
-        assert_eq!(t.counts.get("تعاون"), Some(&2));
-        assert!(t.counts.contains_key("وزير") && t.counts.contains_key("روسيا"));
-        assert!(
-            !t.counts.contains_key("قال") && !t.counts.contains_key("في") && !t.counts.contains_key("2025")
-        );
+        let text = normalize_for_matching("وقال الوزير إن التعاون مع روسيا والتعاون الاقتصادي في 2025");
+        let t = Terms::of(&text);
+        assert_eq!(t.count("تعاون"), 2);
+        assert!(t.count("وزير") == 1 && t.count("روسيا") == 1);
+        assert!(t.count("قال") == 0 && t.count("في") == 0 && t.count("2025") == 0);
+    }
+
+    #[test]
+    fn terms_of_words_equal_terms_of_the_text() {
+        let text =
+            "وقال الوزير إن التعاون مع روسيا والتعاون، الاقتصادي (والتعاون) U.S. talks; talks TALKS e-mail";
+        let words = NormalizedWords::of(text);
+        let sorted = |t: Terms<'_>| {
+            let mut v: Vec<(String, u32, String)> =
+                t.iter().map(|t| (t.stem.to_owned(), t.count, t.surface.to_owned())).collect();
+            v.sort();
+            v
+        };
+        let by_words = sorted(Terms::of_words(&words));
+        assert_eq!(by_words, sorted(Terms::of(&words.text)));
+        assert!(by_words.iter().any(|(s, c, _)| s == "تعاون" && *c == 3), "{by_words:?}");
     }
 
     #[test]
     fn keywords_prefer_frequent_rare_terms() {
         let t = Terms::of("alpha alpha beta gamma");
-        let c = KeywordCandidates::of(&t, &HashMap::new());
+        let c = KeywordCandidates::of(&t, &FxHashMap::default());
         let gamma = crate::story::feature_id("gamma");
         assert_eq!(c.top(2, |f| if f == gamma { 3.0 } else { 1.0 }), ["gamma", "alpha"]);
     }
@@ -236,16 +304,21 @@ mod tests {
     #[test]
     fn keywords_are_shown_as_written() {
         let original = "وزارة الخارجية، والخارجيّة الروسية: الخارجية";
-        let c = KeywordCandidates::of(&Terms::of(&normalize_for_matching(original)), &spellings(original));
+        let words = NormalizedWords::of(original);
+        let c = KeywordCandidates::of(&Terms::of_words(&words), &spellings(&words));
         assert!(c.top(5, |_| 1.0).contains(&"الخارجية".to_owned()), "{:?}", c.top(5, |_| 1.0));
     }
 
     #[test]
     fn spellings_restore_the_written_form() {
         let original = "وزارة الخارجية، والخارجيّة الروسية: الخارجية";
-        let map = spellings(original);
-        assert_eq!(map.get(&normalize_for_matching("الخارجية")).map(String::as_str), Some("الخارجية"));
-        assert_eq!(map.get(&normalize_for_matching("وزارة")).map(String::as_str), Some("وزارة"));
+        let words = NormalizedWords::of(original);
+        let map = spellings(&words);
+        assert_eq!(
+            map.get(normalize_for_matching("الخارجية").as_str()).map(|w| w.as_ref()),
+            Some("الخارجية")
+        );
+        assert_eq!(map.get(normalize_for_matching("وزارة").as_str()).map(|w| w.as_ref()), Some("وزارة"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 use chrono::{DateTime, Utc};
-use newswire_clean::{clean_title, html_to_text, normalize_for_matching, strip_boilerplate};
+use newswire_clean::{NormalizedWords, clean_title, html_to_text, strip_boilerplate};
 use newswire_dedup::{ExactDedup, NearDupIndex, Signature, Verdict, content_hash, fingerprint};
 use newswire_enrich::story::Features;
 use newswire_enrich::{
@@ -81,14 +81,15 @@ pub fn analyze(mut raw: RawItem, settings: &ProcessorSettings) -> Result<Analysi
         return Err(DropReason::Empty);
     }
     let joined = format!("{title}\n{text}");
-    let normalized = normalize_for_matching(&joined);
-    let content_hash = content_hash(&normalized);
-    let (signature, simhash) = fingerprint(&normalized);
+    let words = NormalizedWords::of(&joined);
+    let normalized = &words.text;
+    let content_hash = content_hash(normalized);
+    let (signature, simhash) = fingerprint(normalized);
     let language = newswire_enrich::detect_language(&joined, raw.language_hint.as_ref());
-    let entities = find_entities(&normalized);
-    let terms = Terms::of(&normalized);
+    let entities = find_entities(normalized);
+    let terms = Terms::of_words(&words);
     let features = Features::of(&terms, &entities, settings.story_entity_weight());
-    let keywords = KeywordCandidates::of(&terms, &spellings(&joined));
+    let keywords = KeywordCandidates::of(&terms, &spellings(&words));
     let summary = summary(&text, 300);
     Ok(Analysis {
         raw,
@@ -145,7 +146,9 @@ pub struct Recalled {
 /// Recomputes what `a` left in the memory (see [`Recalled`]).
 pub fn recall(a: Article, settings: &ProcessorSettings) -> Recalled {
     let canonical = a.duplicate.is_none().then(|| {
-        let normalized = normalize_for_matching(&format!("{}\n{}", a.title, a.text));
+        // The same normalisation as in `analyze`, for the same signature and features.
+        let joined = format!("{}\n{}", a.title, a.text);
+        let normalized = NormalizedWords::of(&joined).text;
         let features = Features::of(&Terms::of(&normalized), &a.entities, settings.story_entity_weight());
         let story = a.story_id.clone().unwrap_or_else(|| StoryIndex::new_story_id(&a.id));
         (Signature::of(&normalized), features, story)
