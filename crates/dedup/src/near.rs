@@ -5,7 +5,6 @@
 use std::collections::VecDeque;
 
 use newswire_model::ArticleId;
-use rustc_hash::FxHashMap;
 
 /// Hashes per MinHash signature. 128 gives a standard error of about 0.045 on the Jaccard
 /// estimate, enough to separate re-publications (≥ 0.8) from related articles (≤ 0.3).
@@ -14,6 +13,10 @@ pub const NUM_HASHES: usize = 128;
 /// with probability ≈ 0.88 and with 0.6 ≈ 0.99, while unrelated texts rarely collide.
 const BANDS: usize = 32;
 const ROWS: usize = NUM_HASHES / BANDS;
+/// Largest window of a [`NearDupIndex`] (8 million articles): sequence numbers are kept mod
+/// 2^24 in the band tables.
+pub const MAX_WINDOW: usize = 1 << 23;
+const SEQ_MASK: u32 = (1 << 24) - 1;
 /// Words per shingle.
 const SHINGLE: usize = 3;
 /// Chance that two unrelated min-hashes agree on their lowest 8 bits: the b-bit estimate
@@ -109,10 +112,14 @@ impl Signature {
         ((raw - CHANCE) / (1.0 - CHANCE)).clamp(0.0, 1.0)
     }
 
-    /// The LSH band keys: band `b` is the `b`-th four bytes of the signature.
     fn band_keys(&self) -> impl Iterator<Item = u32> + '_ {
-        self.mins.chunks_exact(ROWS).map(|rows| u32::from_le_bytes([rows[0], rows[1], rows[2], rows[3]]))
+        band_keys(&self.mins)
     }
+}
+
+/// The LSH band keys of a signature: band `b` is its `b`-th four bytes.
+fn band_keys(mins: &[u8; NUM_HASHES]) -> impl Iterator<Item = u32> + '_ {
+    mins.chunks_exact(ROWS).map(|rows| u32::from_le_bytes([rows[0], rows[1], rows[2], rows[3]]))
 }
 
 /// 64-bit SimHash of a normalised text's shingles, as 16 hex digits: a compact fingerprint
@@ -174,59 +181,87 @@ fn split(bits: u128) -> [u64; 2] {
 
 /// Recent signatures, searchable by LSH; the oldest are forgotten past `capacity`.
 ///
-/// Each band is a map from band key to the latest article with that key: a lookup reads at
-/// most one article per band (32 in all), whatever the window. An older article whose band
-/// slot was taken by a newer one with the same four bytes stays reachable through its other
-/// bands; a true copy shares many.
+/// Each band is a direct-mapped table: the band key picks a slot, which holds the latest
+/// article written there and an 8-bit tag of its key, so that a lookup rarely takes an
+/// article with another key for a candidate (1 in 255). A lookup reads one slot per band (32
+/// in all), whatever the window. A slot can be overwritten by a newer article with the same
+/// key or with another key that maps to it; the older article stays reachable through its
+/// other bands (a true copy shares many: at a Jaccard of 0.8 about 13 of 32, each lost with
+/// a probability of at most ~0.4 by the time the article leaves the window). A slot whose
+/// article left the window is stale and ignored: nothing needs removing on eviction.
 ///
-/// Memory per remembered article: 16 bytes of id and 129 of signature in the ring (152 with
-/// padding), and one (key, sequence) pair of 8 bytes in each of the 32 band maps (about 12
-/// bytes each with a map's control byte and spare capacity at a window of 50,000 or 200,000):
-/// about 530 bytes.
+/// Memory per remembered article at a full window: 16 bytes of id and 128 of signature in the
+/// ring (reserved up to the capacity, not beyond), and one 4-byte slot in each of the 32 band
+/// tables, whose size is the capacity rounded up to a power of two: 144 + 128 to 256 bytes.
 #[derive(Debug)]
 pub struct NearDupIndex {
     capacity: usize,
     /// Sequence number of the next insert; the ring's front is `next - entries.len()`.
     next: u64,
-    /// (id as two halves, signature): 16 + 129 bytes, 152 with padding.
-    entries: VecDeque<([u64; 2], Signature)>,
-    /// Per band: key → sequence number (mod 2^32) of the latest article with that key. The
-    /// window is far below 2^32, so wrapping offsets from the front are unambiguous.
-    bands: Vec<FxHashMap<u32, u32>>,
+    /// (id as two halves, signature bytes): 144 bytes.
+    entries: VecDeque<([u64; 2], [u8; NUM_HASHES])>,
+    /// Per band, `slots` slots: the key's tag (1 to 255; 0 for an empty slot) in the top 8
+    /// bits and the sequence number (mod 2^24) of the latest article written there in the
+    /// rest. The window is below 2^23, so wrapping offsets from the front are unambiguous.
+    bands: Vec<u32>,
+    /// Slots per band: a power of two that grows with the ring, up to the capacity's.
+    slots: usize,
 }
 
 impl NearDupIndex {
     /// Remembers up to `capacity` articles.
     pub fn new(capacity: usize) -> Self {
-        let capacity = capacity.clamp(1, u32::MAX as usize / 2);
-        Self { capacity, next: 0, entries: VecDeque::new(), bands: vec![FxHashMap::default(); BANDS] }
+        let capacity = capacity.clamp(1, MAX_WINDOW);
+        Self { capacity, next: 0, entries: VecDeque::new(), bands: Vec::new(), slots: 0 }
     }
 
     fn first_seq(&self) -> u64 {
         self.next - self.entries.len() as u64
     }
 
+    /// The slot of a band key and the key's tag. The key is four bytes of min-hashes, mixed
+    /// so that the slot (low bits) and the tag (top bits) are independent.
+    fn slot(&self, band: usize, key: u32) -> (usize, u32) {
+        let h = mix(u64::from(key) ^ (band as u64) << 32);
+        (band * self.slots + (h as usize & (self.slots - 1)), ((h >> 56) % 255 + 1) as u32)
+    }
+
+    fn write(&mut self, mins: &[u8; NUM_HASHES], seq: u32) {
+        for (b, k) in band_keys(mins).enumerate() {
+            let (slot, tag) = self.slot(b, k);
+            if let Some(s) = self.bands.get_mut(slot) {
+                *s = tag << 24 | (seq & SEQ_MASK);
+            }
+        }
+    }
+
     /// The most similar remembered article with similarity ≥ `threshold`, other than `own`
     /// (an article whose publish failed and came back finds itself), if any. Ties go to the
     /// earlier article.
     pub fn best_match(&self, sig: &Signature, threshold: f32, own: &ArticleId) -> Option<(ArticleId, f32)> {
-        if sig.empty {
+        if sig.empty || self.bands.is_empty() {
             return None;
         }
         let own = split(own.to_bits());
         let first = self.first_seq() as u32;
-        let mut candidates: Vec<u32> = sig
-            .band_keys()
-            .zip(&self.bands)
-            .filter_map(|(k, band)| band.get(&k))
-            .map(|seq| seq.wrapping_sub(first))
+        // Slots first, then their reads in a tight loop: in a large window each read misses
+        // the cache, and independent reads issued together wait for memory together.
+        let mut slots = [(0usize, 0u32); BANDS];
+        for ((b, k), slot) in sig.band_keys().enumerate().zip(&mut slots) {
+            *slot = self.slot(b, k);
+        }
+        let mut candidates: Vec<u32> = slots
+            .iter()
+            .filter_map(|(slot, tag)| self.bands.get(*slot).filter(|s| *s >> 24 == *tag))
+            .map(|s| s.wrapping_sub(first) & SEQ_MASK)
             .collect();
         candidates.sort_unstable();
         candidates.dedup();
         let mut best: Option<([u64; 2], f32)> = None;
         for offset in candidates {
-            let Some((id, s)) = self.entries.get(offset as usize) else { continue };
-            let similarity = sig.similarity(s);
+            // Stale slots (articles that left the window) fall outside the ring.
+            let Some((id, mins)) = self.entries.get(offset as usize) else { continue };
+            let similarity = sig.similarity(&Signature { mins: *mins, empty: false });
             if *id != own && similarity >= threshold && best.is_none_or(|(_, b)| similarity > b) {
                 best = Some((*id, similarity));
             }
@@ -239,20 +274,32 @@ impl NearDupIndex {
         if sig.empty {
             return;
         }
+        let wanted =
+            (self.entries.len() + 1).max(1024).next_power_of_two().min(self.capacity.next_power_of_two());
+        if wanted > self.slots {
+            // Grown with the ring (as a hash map would be), rebuilt oldest first so that the
+            // latest article of each slot wins: amortised, a constant cost per insert.
+            self.slots = wanted;
+            self.bands = vec![0; BANDS * wanted];
+            let first = self.first_seq();
+            for i in 0..self.entries.len() {
+                let Some((_, mins)) = self.entries.get(i) else { break };
+                let mins = *mins;
+                self.write(&mins, (first + i as u64) as u32);
+            }
+        }
         let seq = self.next as u32;
         self.next += 1;
-        for (k, band) in sig.band_keys().zip(&mut self.bands) {
-            band.insert(k, seq);
+        self.write(&sig.mins, seq);
+        if self.entries.len() == self.entries.capacity() {
+            // Grow by doubling, but never past the capacity: a full window holds no spare.
+            let more =
+                self.entries.len().max(1024).min(self.capacity.saturating_sub(self.entries.len()).max(1));
+            self.entries.reserve_exact(more);
         }
-        self.entries.push_back((split(id.to_bits()), sig));
+        self.entries.push_back((split(id.to_bits()), sig.mins));
         while self.entries.len() > self.capacity {
-            let old = self.first_seq() as u32;
-            let Some((_, old_sig)) = self.entries.pop_front() else { break };
-            for (k, band) in old_sig.band_keys().zip(&mut self.bands) {
-                if band.get(&k) == Some(&old) {
-                    band.remove(&k);
-                }
-            }
+            self.entries.pop_front();
         }
     }
 
@@ -310,7 +357,7 @@ mod tests {
             idx.best_match(&Signature::of(TEXT), 0.7, &id(9)).is_none(),
             "evicted entries must not match"
         );
-        assert!(idx.bands.iter().all(|b| b.len() <= 2), "evicted entries leave the band maps");
+        assert!(idx.entries.len() <= 2, "evicted entries leave the ring");
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! - features are 32-bit ids hashed once per article, never strings in the hot loop;
 //! - candidates come from an inverted index over each member's top features, with at most
 //!   [`POSTING_CAP`] (the most recent) stories per feature, and features carried by a large
-//!   share of the window (weak evidence) are not used to find candidates at all;
+//!   share of the window (weak evidence) are not used to find candidates at all; of those,
+//!   the [`MAX_CANDIDATES`] found under the most features are compared;
 //! - document frequencies are counted over two generations of half a window each (no
 //!   per-article lists to decrement).
 
@@ -32,6 +33,10 @@ const INDEXED_FEATURES: usize = 6;
 pub const CENTROID_FEATURES: usize = 24;
 /// Stories remembered per feature in the inverted index (the most recent).
 pub const POSTING_CAP: usize = 4;
+/// Candidate stories compared in full per article: those found under the most of its query
+/// features. Each comparison reads a story's centroid from memory that, in a large window, is
+/// rarely in cache; bounding them keeps the cost flat as the window grows.
+pub const MAX_CANDIDATES: usize = 16;
 const NO_STORY: u32 = u32::MAX;
 
 /// Story clustering settings (part of `[processor]`).
@@ -100,6 +105,38 @@ impl Features {
     }
 }
 
+/// Smoothed inverse document frequency (≥ 1) among `docs` articles.
+fn idf(docs: u32, df: u32) -> f32 {
+    ((docs as f32 + 1.0) / (df as f32 + 1.0)).ln() + 1.0
+}
+
+/// Weights scaled to a unit vector (empty if all are zero), order kept.
+fn unit(mut v: Vec<(u32, f32)>) -> Vec<(u32, f32)> {
+    let norm = v.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|(_, w)| *w /= norm);
+    } else {
+        v.clear();
+    }
+    v
+}
+
+/// An article weighed against the remembered articles: see [`StoryIndex::weigh`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Weighed {
+    /// (feature, idf), sorted by feature.
+    idf: Vec<(u32, f32)>,
+    /// The TF-IDF unit vector, sorted by feature.
+    unit: Vec<(u32, f32)>,
+}
+
+impl Weighed {
+    /// The idf of one of the article's features (`None` for a feature it does not have).
+    pub fn idf_of(&self, f: u32) -> Option<f32> {
+        self.idf.binary_search_by_key(&f, |(k, _)| *k).ok().and_then(|i| self.idf.get(i)).map(|(_, w)| *w)
+    }
+}
+
 #[derive(Debug)]
 struct Story {
     /// The story id: the id of its first article, as 128 bits.
@@ -127,8 +164,9 @@ impl Story {
 #[derive(Debug)]
 pub struct StoryIndex {
     settings: StorySettings,
-    /// Document frequencies of the current and the previous generation.
-    df: [FxHashMap<u32, u32>; 2],
+    /// Document frequencies in the current and the previous generation, in one map so that
+    /// a feature's frequency costs one lookup.
+    df: FxHashMap<u32, [u32; 2]>,
     docs: [u32; 2],
     stories: FxHashMap<u32, Story>,
     by_id: FxHashMap<[u64; 2], u32>,
@@ -145,7 +183,7 @@ impl StoryIndex {
     pub fn new(settings: StorySettings) -> Self {
         Self {
             settings,
-            df: [FxHashMap::default(), FxHashMap::default()],
+            df: FxHashMap::default(),
             docs: [0, 0],
             stories: FxHashMap::default(),
             by_id: FxHashMap::default(),
@@ -161,7 +199,7 @@ impl StoryIndex {
     }
 
     fn df_of(&self, f: u32) -> u32 {
-        self.df[0].get(&f).copied().unwrap_or(0) + self.df[1].get(&f).copied().unwrap_or(0)
+        self.df.get(&f).map_or(0, |[current, previous]| current + previous)
     }
 
     fn doc_count(&self) -> u32 {
@@ -170,8 +208,7 @@ impl StoryIndex {
 
     /// [`idf`](Self::idf) of a feature id ([`feature_id`]).
     pub fn idf_of(&self, f: u32) -> f32 {
-        let n = self.doc_count() as f32;
-        ((n + 1.0) / (self.df_of(f) as f32 + 1.0)).ln() + 1.0
+        idf(self.doc_count(), self.df_of(f))
     }
 
     /// Inverse document frequency of a feature among the remembered articles (smoothed, ≥ 1).
@@ -191,16 +228,14 @@ impl StoryIndex {
         Features::of(terms, entities, self.settings.entity_weight)
     }
 
-    /// TF-IDF weights as a unit vector, sorted by feature.
-    fn unit(&self, f: &Features) -> Vec<(u32, f32)> {
-        let mut v: Vec<(u32, f32)> = f.0.iter().map(|(k, tf)| (*k, tf * self.idf_of(*k))).collect();
-        let norm = v.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            v.iter_mut().for_each(|(_, w)| *w /= norm);
-        } else {
-            v.clear();
-        }
-        v
+    /// An article's TF-IDF vector under the current document frequencies, each looked up
+    /// once: shared by [`best_story_weighed`](Self::best_story_weighed) and keyword selection
+    /// ([`Weighed::idf_of`]), so that a decision reads the frequency map once per feature.
+    pub fn weigh(&self, f: &Features) -> Weighed {
+        let n = self.doc_count();
+        let idf: Vec<(u32, f32)> = f.0.iter().map(|(k, _)| (*k, idf(n, self.df_of(*k)))).collect();
+        let unit = unit(f.0.iter().zip(&idf).map(|((k, tf), (_, i))| (*k, tf * i)).collect());
+        Weighed { idf, unit }
     }
 
     /// The `n` most weighted features, ties by feature id.
@@ -214,11 +249,16 @@ impl StoryIndex {
     /// The most similar remembered story at or above the threshold and within the time gap,
     /// with its similarity. Ties go to the older story.
     pub fn best_story(&self, f: &Features, published: Option<DateTime<Utc>>) -> Option<(String, f32)> {
-        let u = self.unit(f);
+        self.best_story_weighed(&self.weigh(f), published)
+    }
+
+    /// [`best_story`](Self::best_story) of an article already [weighed](Self::weigh).
+    pub fn best_story_weighed(&self, w: &Weighed, published: Option<DateTime<Utc>>) -> Option<(String, f32)> {
+        let u = &w.unit;
         if u.is_empty() {
             return None;
         }
-        let mut candidates: Vec<u32> = Self::top(&u, QUERY_FEATURES)
+        let mut candidates: Vec<u32> = Self::top(u, QUERY_FEATURES)
             .iter()
             .filter(|(k, _)| !self.is_common(*k))
             .filter_map(|(k, _)| self.postings.get(k))
@@ -227,10 +267,22 @@ impl StoryIndex {
             .filter(|s| *s != NO_STORY)
             .collect();
         candidates.sort_unstable();
-        candidates.dedup();
-        let mut best: Option<(&Story, f32)> = None;
+        // Stories found under more of the article's features first (the likeliest matches),
+        // older first among equals; only the first `MAX_CANDIDATES` are compared.
+        let mut ranked: Vec<(u32, u32)> = Vec::with_capacity(candidates.len());
         for key in candidates {
-            let Some(story) = self.stories.get(&key) else { continue };
+            match ranked.last_mut() {
+                Some((k, hits)) if *k == key => *hits += 1,
+                _ => ranked.push((key, 1)),
+            }
+        }
+        ranked.sort_by_key(|(_, hits)| std::cmp::Reverse(*hits));
+        ranked.truncate(MAX_CANDIDATES);
+        ranked.sort_unstable();
+        // All lookups first (independent memory reads, which overlap), then the comparisons.
+        let stories: Vec<&Story> = ranked.iter().filter_map(|(key, _)| self.stories.get(key)).collect();
+        let mut best: Option<(&Story, f32)> = None;
+        for story in stories {
             if !story.within_gap(published, self.settings.max_gap) || story.norm == 0.0 {
                 continue;
             }
@@ -253,15 +305,24 @@ impl StoryIndex {
         let half = (self.window() / 2).max(1) as u32;
         if self.docs[0] >= half {
             // A new generation: document frequencies cover the last half window to window.
-            self.df.swap(0, 1);
-            self.df[0].clear();
+            self.df.retain(|_, counts| {
+                *counts = [0, counts[0]];
+                counts[1] != 0
+            });
             self.docs = [0, self.docs[0]];
         }
-        for (k, _) in &f.0 {
-            *self.df[0].entry(*k).or_insert(0) += 1;
-        }
         self.docs[0] += 1;
-        let u = self.unit(&f);
+        let n = self.doc_count();
+        // Counted and weighed in one pass: one lookup per feature.
+        let weighted: Vec<(u32, f32)> =
+            f.0.iter()
+                .map(|(k, tf)| {
+                    let counts = self.df.entry(*k).or_insert([0, 0]);
+                    counts[0] += 1;
+                    (*k, tf * idf(n, counts[0] + counts[1]))
+                })
+                .collect();
+        let u = unit(weighted);
         let seq = self.next_seq;
         self.next_seq += 1;
         let sid = story_bits(story);

@@ -238,12 +238,14 @@ impl Processor {
                 .map(|(of, similarity)| DuplicateInfo { of, kind: DuplicateKind::Near, similarity }),
         };
         let published_at = raw.published.or(raw.updated);
+        let weighed = self.stories.weigh(&features);
         let story_id = self
             .stories
-            .best_story(&features, published_at)
+            .best_story_weighed(&weighed, published_at)
             .map(|(story, _)| story)
             .unwrap_or_else(|| StoryIndex::new_story_id(&raw.id));
-        let keywords = keywords.top(self.settings.keywords, |f| self.stories.idf_of(f));
+        let keywords = keywords
+            .top(self.settings.keywords, |f| weighed.idf_of(f).unwrap_or_else(|| self.stories.idf_of(f)));
         self.exact.record(&raw.id, &content_hash, duplicate.as_ref().map(|d| &d.of));
         if duplicate.is_none() {
             self.near.insert(&raw.id, signature);

@@ -1,6 +1,7 @@
 //! Decision cost per article and memory per remembered article at several window sizes.
 //!
-//! `decision-cost [--windows 1000,10000,100000] [--memory 50000,200000] [--measure 2000]`
+//! `decision-cost [--windows 1000,10000,100000] [--memory 50000,200000] [--measure 20000]
+//! [--scale exact,near,story]`
 //!
 //! Articles are synthetic: ~250 words drawn with a Zipf law from a 30,000-word vocabulary,
 //! plus words of one of 2,000 recurring topics and a few names from a small set that many
@@ -157,6 +158,9 @@ impl Generator {
     }
 }
 
+/// Timed rounds per window size.
+const ROUNDS: usize = 5;
+
 fn rss_bytes() -> anyhow::Result<u64> {
     let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
     let kb = status
@@ -200,26 +204,77 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let windows = list(&args, "--windows", &[1_000, 10_000, 100_000]);
     let memory = list(&args, "--memory", &[50_000, 200_000]);
-    let measure = list(&args, "--measure", &[2_000]).first().copied().unwrap_or(2_000);
+    let scale: Vec<String> =
+        args.iter().position(|a| a == "--scale").and_then(|i| args.get(i + 1)).map_or_else(
+            || vec!["exact".into(), "near".into(), "story".into()],
+            |v| v.split(',').map(|x| x.trim().to_owned()).collect(),
+        );
+    let measure = list(&args, "--measure", &[20_000]).first().copied().unwrap_or(20_000);
+
+    {
+        // Memory first, while the process has allocated nothing else: memory freed by a run
+        // before it would be reused and hide the growth. One processor whose windows hold the
+        // largest size, measured as it fills.
+        let top = memory.iter().copied().max().unwrap_or(0);
+        let s = settings(top);
+        let mut processor = Processor::new(&s);
+        let mut generator = Generator::new(11);
+        let before = rss_bytes()?;
+        let mut filled = 0;
+        let mut previous: Option<(usize, u64)> = None;
+        let mut sizes = memory.clone();
+        sizes.sort_unstable();
+        for size in sizes {
+            fill(&mut processor, &mut generator, size - filled, &s);
+            filled = size;
+            let rss = rss_bytes()?;
+            let per = (rss.saturating_sub(before)) as f64 / size as f64;
+            let slope = previous
+                .map(|(n0, r0)| format!("{:.0}", (rss.saturating_sub(r0)) as f64 / (size - n0) as f64))
+                .unwrap_or_else(|| "null".into());
+            let (exact, near, story) = processor.remembered();
+            println!(
+                "{{\"measure\":\"memory\",\"window\":{size},\"remembered\":[{exact},{near},{story}],\"bytes_per_article\":{per:.0},\"bytes_per_article_since_previous\":{slope}}}"
+            );
+            previous = Some((size, rss));
+        }
+    }
 
     // Decision cost: the same measured articles at every window size.
     let mut baseline = None;
     for &w in &windows {
-        let s = settings(w);
+        // `--scale` names the memories that take the window size; the others keep the
+        // smallest, to see which one a growth in cost comes from.
+        let small = windows.iter().copied().min().unwrap_or(w);
+        let pick = |name: &str| if scale.iter().any(|x| x == name) { w } else { small };
+        let s = ProcessorSettings {
+            dedup_capacity: pick("exact"),
+            near_dup_window: pick("near"),
+            story_window: pick("story"),
+            ..ProcessorSettings::default()
+        };
         let mut processor = Processor::new(&s);
         let mut generator = Generator::new(7);
         fill(&mut processor, &mut generator, w, &s);
-        let batch = generator.analysed(measure, &s);
-        let n = batch.len();
-        let (mut copies, started) = (0usize, Instant::now());
-        for a in batch {
-            if let Outcome::Article(a) = processor.decide(a, Utc::now())
-                && a.duplicate.is_some()
-            {
-                copies += 1;
+        // Timed in rounds, the median reported: on a shared machine a burst of other work
+        // in one round does not decide the figure.
+        let (mut copies, mut n, mut rounds) = (0usize, 0usize, Vec::new());
+        for _ in 0..ROUNDS {
+            let batch = generator.analysed(measure.div_ceil(ROUNDS), &s);
+            let started = Instant::now();
+            let len = batch.len();
+            for a in batch {
+                if let Outcome::Article(a) = processor.decide(a, Utc::now())
+                    && a.duplicate.is_some()
+                {
+                    copies += 1;
+                }
             }
+            rounds.push(started.elapsed().as_secs_f64() * 1e6 / len.max(1) as f64);
+            n += len;
         }
-        let us = started.elapsed().as_secs_f64() * 1e6 / n.max(1) as f64;
+        rounds.sort_by(f64::total_cmp);
+        let us = rounds.get(rounds.len() / 2).copied().unwrap_or(0.0);
         let base = *baseline.get_or_insert(us);
         let (exact, near, story) = processor.remembered();
         println!(
@@ -228,29 +283,5 @@ fn main() -> anyhow::Result<()> {
         );
     }
 
-    // Memory: one processor whose windows hold the largest size, measured as it fills.
-    let top = memory.iter().copied().max().unwrap_or(0);
-    let s = settings(top);
-    let mut processor = Processor::new(&s);
-    let mut generator = Generator::new(11);
-    let before = rss_bytes()?;
-    let mut filled = 0;
-    let mut previous: Option<(usize, u64)> = None;
-    let mut sizes = memory.clone();
-    sizes.sort_unstable();
-    for size in sizes {
-        fill(&mut processor, &mut generator, size - filled, &s);
-        filled = size;
-        let rss = rss_bytes()?;
-        let per = (rss.saturating_sub(before)) as f64 / size as f64;
-        let slope = previous
-            .map(|(n0, r0)| format!("{:.0}", (rss.saturating_sub(r0)) as f64 / (size - n0) as f64))
-            .unwrap_or_else(|| "null".into());
-        let (exact, near, story) = processor.remembered();
-        println!(
-            "{{\"measure\":\"memory\",\"window\":{size},\"remembered\":[{exact},{near},{story}],\"bytes_per_article\":{per:.0},\"bytes_per_article_since_previous\":{slope}}}"
-        );
-        previous = Some((size, rss));
-    }
     Ok(())
 }
