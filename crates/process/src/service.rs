@@ -2,7 +2,7 @@
 //! decide in order, publish with many acks in flight, ack each message once its effect is on
 //! the bus.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -117,91 +117,136 @@ pub async fn replay(
     Ok(done)
 }
 
+/// A batch on its way from analysis to decision.
+struct Analysed {
+    deliveries: Vec<Delivery>,
+    /// `None` if the analysis failed as a whole (a panic): the batch is retried.
+    results: Option<Vec<Result<Analysis, DropReason>>>,
+}
+
+/// Analysed batches waiting for the decision step: one, so that the next batch is analysed
+/// while this one is decided, and no more (memory, and messages held from other replicas).
+const ANALYSED_WAITING: usize = 1;
+
+fn lock(p: &Mutex<Processor>) -> std::sync::MutexGuard<'_, Processor> {
+    // A panic while deciding cannot leave the memory half-updated in a way that matters more
+    // than stopping would: keep going with it.
+    p.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Consumes with `processor` until `shutdown` (the active replica's loop; see [`run`]).
+///
+/// Two stages in one task: the first pulls, decodes, drops ids already decided and analyses
+/// (on every core); the second decides in input order and publishes. They overlap, so the
+/// cores analyse batch N+1 while batch N is decided and sent.
 pub async fn run_with(
     bus: Bus,
-    mut processor: Processor,
+    processor: Processor,
     settings: &ProcessorSettings,
     metrics: ProcessorMetrics,
     shutdown: CancellationToken,
 ) -> Result<(), BusError> {
     let mut consumer = bus.consumer(ConsumerRole::Processor).await?;
-    let (failed_tx, mut failed_rx) = mpsc::unbounded_channel::<ArticleId>();
-    let in_flight = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
-    let mut ackers = JoinSet::new();
-    while let Some(batch) = consumer.next_batch(settings.batch_size, LINGER, &shutdown).await {
-        // Publishes that failed since the last batch: their redeliveries must go through.
-        while let Ok(id) = failed_rx.try_recv() {
-            processor.forget(&id);
-        }
-        let mut deliveries = Vec::with_capacity(batch.len());
-        let mut raws = Vec::with_capacity(batch.len());
-        for d in batch {
-            metrics.stage.items_in.inc();
-            match serde_json::from_slice::<RawItem>(d.payload()) {
-                Ok(raw) => {
-                    raws.push(raw);
-                    deliveries.push(d);
-                }
-                Err(e) => {
-                    metrics.stage.failed("decode");
-                    tracing::warn!(message = "Raw item does not decode; dead-lettering.", error = %e, subject = d.subject());
-                    if d.dead_letter("decode", &e.to_string()).await {
-                        metrics.dead_lettered.inc();
+    let processor = Mutex::new(processor);
+    let (analysed_tx, mut analysed_rx) = mpsc::channel::<Analysed>(ANALYSED_WAITING);
+    let analyse_stage = async {
+        while let Some(batch) = consumer.next_batch(settings.batch_size, LINGER, &shutdown).await {
+            let mut deliveries = Vec::with_capacity(batch.len());
+            let mut raws = Vec::with_capacity(batch.len());
+            for d in batch {
+                metrics.stage.items_in.inc();
+                match serde_json::from_slice::<RawItem>(d.payload()) {
+                    Ok(raw) => {
+                        raws.push(raw);
+                        deliveries.push(d);
                     }
-                }
-            }
-        }
-        let fresh: Vec<bool> = raws.iter().map(|r| !processor.seen(&r.id)).collect();
-        let analysed = analyse(raws, fresh, settings, &metrics).await;
-        if shutdown.is_cancelled() {
-            // Stopping, or no longer the active replica: decide nothing more; the batch goes
-            // back to the stream for whoever decides next.
-            for d in deliveries {
-                let _ = d.nak(Duration::ZERO).await;
-            }
-            break;
-        }
-        let Some(analysed) = analysed else {
-            for d in deliveries {
-                retry_or_dead_letter(&d, &metrics, "analysis", "analysis failed").await;
-            }
-            continue;
-        };
-        let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
-        let mut steps = Vec::with_capacity(deliveries.len());
-        for (delivery, analysis) in deliveries.into_iter().zip(analysed) {
-            let outcome = match analysis {
-                Ok(a) => processor.decide(a, Utc::now()),
-                Err(reason) => Outcome::Dropped(reason),
-            };
-            steps.push(match outcome {
-                Outcome::Dropped(reason) => {
-                    metrics.stage.dropped(reason.as_str());
-                    Step::Ack(delivery)
-                }
-                Outcome::Article(article) => {
-                    let duplicate = article.duplicate.as_ref().map(|d| d.kind);
-                    match bus.send_article(&article).await {
-                        Ok(pending) => Step::Publish { delivery, id: article.id, duplicate, pending },
-                        Err(error) => {
-                            processor.forget(&article.id);
-                            Step::Failed { delivery, id: article.id, error }
+                    Err(e) => {
+                        metrics.stage.failed("decode");
+                        tracing::warn!(message = "Raw item does not decode; dead-lettering.", error = %e, subject = d.subject());
+                        if d.dead_letter("decode", &e.to_string()).await {
+                            metrics.dead_lettered.inc();
                         }
                     }
                 }
-            });
-        }
-        let (metrics, failed_tx) = (metrics.clone(), failed_tx.clone());
-        ackers.spawn(async move {
-            for step in steps {
-                finish(step, &metrics, &failed_tx).await;
             }
-            drop(permit);
-        });
-        while ackers.try_join_next().is_some() {}
-    }
-    while ackers.join_next().await.is_some() {}
+            // Ids decided before are not analysed. One decided in the batch still being
+            // decided is caught again by `decide`.
+            let fresh: Vec<bool> = {
+                let p = lock(&processor);
+                raws.iter().map(|r| !p.seen(&r.id)).collect()
+            };
+            let results = analyse(raws, fresh, settings, &metrics).await;
+            if analysed_tx.send(Analysed { deliveries, results }).await.is_err() {
+                break;
+            }
+        }
+        drop(analysed_tx);
+    };
+    let decide_stage = async {
+        let (failed_tx, mut failed_rx) = mpsc::unbounded_channel::<ArticleId>();
+        let in_flight = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
+        let mut ackers = JoinSet::new();
+        while let Some(Analysed { deliveries, results }) = analysed_rx.recv().await {
+            // Publishes that failed since the last batch: their redeliveries must go through.
+            while let Ok(id) = failed_rx.try_recv() {
+                lock(&processor).forget(&id);
+            }
+            if shutdown.is_cancelled() {
+                // Stopping, or no longer the active replica: decide nothing more; the batch
+                // goes back to the stream for whoever decides next.
+                for d in deliveries {
+                    let _ = d.nak(Duration::ZERO).await;
+                }
+                continue;
+            }
+            let Some(results) = results else {
+                for d in deliveries {
+                    retry_or_dead_letter(&d, &metrics, "analysis", "analysis failed").await;
+                }
+                continue;
+            };
+            let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
+            let outcomes: Vec<Outcome> = {
+                let mut p = lock(&processor);
+                results
+                    .into_iter()
+                    .map(|a| match a {
+                        Ok(a) => p.decide(a, Utc::now()),
+                        Err(reason) => Outcome::Dropped(reason),
+                    })
+                    .collect()
+            };
+            let mut steps = Vec::with_capacity(deliveries.len());
+            for (delivery, outcome) in deliveries.into_iter().zip(outcomes) {
+                steps.push(match outcome {
+                    Outcome::Dropped(reason) => {
+                        metrics.stage.dropped(reason.as_str());
+                        Step::Ack(delivery)
+                    }
+                    Outcome::Article(article) => {
+                        let duplicate = article.duplicate.as_ref().map(|d| d.kind);
+                        match bus.send_article(&article).await {
+                            Ok(pending) => Step::Publish { delivery, id: article.id, duplicate, pending },
+                            Err(error) => {
+                                lock(&processor).forget(&article.id);
+                                Step::Failed { delivery, id: article.id, error }
+                            }
+                        }
+                    }
+                });
+            }
+            let (metrics, failed_tx) = (metrics.clone(), failed_tx.clone());
+            ackers.spawn(async move {
+                for step in steps {
+                    finish(step, &metrics, &failed_tx).await;
+                }
+                drop(permit);
+            });
+            while ackers.try_join_next().is_some() {}
+        }
+        while ackers.join_next().await.is_some() {}
+    };
+    tokio::join!(analyse_stage, decide_stage);
     Ok(())
 }
 
