@@ -14,7 +14,7 @@
 //! - **Repeated headline**: a paragraph equal to the title, or to the title without a section
 //!   prefix, is dropped (and the shorter form becomes the title).
 
-use crate::normalize::fold;
+use crate::normalize::{fold, is_alphanumeric};
 
 /// Labels that start the trailer when followed by `:`, `(`, `-`, a digit or nothing (on their
 /// own they are ordinary words: "Source" may start a sentence).
@@ -183,11 +183,18 @@ fn is_noise_line(p: &str) -> bool {
     // than three once trimmed: not a noise line), over 120 characters that folding keeps (so
     // no metadata line), and either no "(" or over 300 of those characters (so no caption)
     // cannot match any pattern below. Most paragraphs end here.
-    let kept = p.chars().filter(|c| !c.is_whitespace() && fold(*c).is_some()).count();
-    let words =
-        p.split_whitespace().filter(|w| w.chars().any(|c| c.is_alphanumeric() && fold(c).is_some())).count();
-    if words > 3 && kept > 120 && (kept > 300 || !p.contains('(')) {
-        return false;
+    let limit = if p.contains('(') { 300 } else { 120 };
+    let (mut kept, mut words) = (0, 0);
+    for w in p.split_whitespace() {
+        let mut has_word_char = false;
+        for c in w.chars().filter(|c| fold(*c).is_some()) {
+            kept += 1;
+            has_word_char = has_word_char || is_alphanumeric(c);
+        }
+        words += usize::from(has_word_char);
+        if words > 3 && kept > limit {
+            return false;
+        }
     }
     let l = light(p);
     let bare = l.trim_matches(|c: char| !c.is_alphanumeric() && c != ' ').trim();

@@ -26,4 +26,6 @@ mod props;
 pub use boilerplate::{Cleaned, strip_boilerplate};
 pub use extract::{Extracted, extract_article};
 pub use html::{clean_title, html_to_text};
-pub use normalize::{NormalizedWords, fold_letters, normalize_borrowed, normalize_for_matching, tokens};
+pub use normalize::{
+    NormalizedWords, fold_letters, is_alphanumeric, normalize_borrowed, normalize_for_matching, tokens,
+};

@@ -166,7 +166,8 @@ fn fast_class(c: char) -> Option<bool> {
     }
 }
 
-fn is_alphanumeric(c: char) -> bool {
+/// `char::is_alphanumeric`, with ASCII and Arabic letters answered without Unicode tables.
+pub fn is_alphanumeric(c: char) -> bool {
     fast_class(c).unwrap_or_else(|| c.is_alphanumeric())
 }
 

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use newswire_clean::{NormalizedWords, normalize_for_matching, tokens};
+use newswire_clean::{NormalizedWords, is_alphanumeric, normalize_for_matching, tokens};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 /// Arabic and English function words and the reporting verbs every news article uses; they
@@ -204,7 +204,7 @@ pub fn spellings<'a>(words: &NormalizedWords<'a>) -> FxHashMap<Cow<'a, str>, Cow
         if norm.is_empty() || norm.contains(' ') {
             continue;
         }
-        let trimmed = piece.trim_matches(|c: char| !c.is_alphanumeric());
+        let trimmed = piece.trim_matches(|c: char| !is_alphanumeric(c));
         let word = if trimmed.contains(is_mark) {
             Cow::Owned(trimmed.chars().filter(|c| !is_mark(*c)).collect())
         } else {
