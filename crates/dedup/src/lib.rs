@@ -140,6 +140,13 @@ impl ExactDedup {
         self.ids.len()
     }
 
+    /// Heap bytes held, from the structures' capacities (see [`newswire_model::map_bytes`]).
+    pub fn heap_bytes(&self) -> usize {
+        newswire_model::map_bytes(&self.ids)
+            + newswire_model::map_bytes(&self.hashes)
+            + self.order.capacity() * size_of::<(u64, u64, u64)>()
+    }
+
     /// Whether nothing is remembered.
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()

@@ -308,6 +308,12 @@ impl NearDupIndex {
         self.entries.len()
     }
 
+    /// Heap bytes held: the ring and the band tables, from their capacities.
+    pub fn heap_bytes(&self) -> usize {
+        self.entries.capacity() * size_of::<([u64; 2], [u8; NUM_HASHES])>()
+            + self.bands.capacity() * size_of::<u32>()
+    }
+
     /// Whether nothing is remembered.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()

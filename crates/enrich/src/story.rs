@@ -387,6 +387,20 @@ impl StoryIndex {
         self.members.len()
     }
 
+    /// Heap bytes held, from the structures' capacities: the maps, the member ring and each
+    /// story's centroid (with 16 bytes of allocator overhead each).
+    pub fn heap_bytes(&self) -> usize {
+        use newswire_model::map_bytes;
+        let centroids: usize =
+            self.stories.values().map(|s| s.centroid.len() * size_of::<(u32, f32)>() + 16).sum();
+        map_bytes(&self.df)
+            + map_bytes(&self.stories)
+            + map_bytes(&self.by_id)
+            + map_bytes(&self.postings)
+            + self.members.capacity() * size_of::<(u32, u64)>()
+            + centroids
+    }
+
     /// Whether nothing is remembered.
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()

@@ -35,3 +35,11 @@ pub fn article_schema() -> serde_json::Value {
 
 #[cfg(test)]
 mod tests;
+
+/// Heap bytes of a hash map from its capacity: hashbrown keeps a power-of-two number of buckets
+/// at most 7/8 full, each an entry and one control byte.
+pub fn map_bytes<K, V, S>(m: &std::collections::HashMap<K, V, S>) -> usize {
+    let cap = m.capacity();
+    let buckets = if cap == 0 { 0 } else { (cap * 8 / 7).next_power_of_two() };
+    buckets * (size_of::<(K, V)>() + 1)
+}

@@ -302,6 +302,11 @@ impl Processor {
     pub fn remembered(&self) -> (usize, usize, usize) {
         (self.exact.len(), self.near.len(), self.stories.len())
     }
+
+    /// Heap bytes held by the exact, near-duplicate and story memories, from their capacities.
+    pub fn heap_bytes(&self) -> (usize, usize, usize) {
+        (self.exact.heap_bytes(), self.near.heap_bytes(), self.stories.heap_bytes())
+    }
 }
 
 #[cfg(test)]

@@ -9,9 +9,12 @@
 //! copies of a recent article. For each window size, the processor's windows (exact, near,
 //! story) are all set to it and filled with that many articles through the real `decide`;
 //! then `--measure` further articles are timed through `decide` alone (their analysis is done
-//! beforehand). Memory is the growth of the process's resident set while a window fills,
-//! divided by the articles remembered, and the slope between two sizes (which cancels fixed
-//! costs). Prints one JSON object per line.
+//! beforehand), in five rounds whose median is reported. `--scale` lets only the named
+//! memories take each window size (the others keep the smallest), to see which one a growth
+//! comes from. Memory, measured in a child process of its own, is the growth of the resident
+//! set while a window fills, divided by the articles remembered, and the slope between two
+//! sizes (which cancels fixed costs); next to it, what each memory's structures hold by their
+//! capacities (`accounted_bytes_per_article`). Prints one JSON object per line.
 
 use std::time::Instant;
 
@@ -158,6 +161,9 @@ impl Generator {
     }
 }
 
+/// Flag of the child process that measures memory (see `main`).
+const MEMORY_CHILD: &str = "--memory-child";
+
 /// Timed rounds per window size.
 const ROUNDS: usize = 5;
 
@@ -211,10 +217,25 @@ fn main() -> anyhow::Result<()> {
         );
     let measure = list(&args, "--measure", &[20_000]).first().copied().unwrap_or(20_000);
 
-    {
-        // Memory first, while the process has allocated nothing else: memory freed by a run
-        // before it would be reused and hide the growth. One processor whose windows hold the
-        // largest size, measured as it fills.
+    // Memory in a child process of its own: memory freed by another run would be reused and
+    // hide the growth, and the heap the memory run leaves behind (a window of 200,000
+    // articles, freed) would scatter the decision-cost runs' data and slow them down.
+    if !args.iter().any(|a| a == MEMORY_CHILD) && !memory.is_empty() {
+        let me = std::env::current_exe().context("locating this executable")?;
+        let list = memory.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+        let out = std::process::Command::new(me)
+            .args([MEMORY_CHILD, "--memory", &list])
+            .output()
+            .context("running the memory measurement")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "memory measurement failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    }
+    if args.iter().any(|a| a == MEMORY_CHILD) {
+        // One processor whose windows hold the largest size, measured as it fills.
         let top = memory.iter().copied().max().unwrap_or(0);
         let s = settings(top);
         let mut processor = Processor::new(&s);
@@ -233,11 +254,26 @@ fn main() -> anyhow::Result<()> {
                 .map(|(n0, r0)| format!("{:.0}", (rss.saturating_sub(r0)) as f64 / (size - n0) as f64))
                 .unwrap_or_else(|| "null".into());
             let (exact, near, story) = processor.remembered();
+            // What the memories' own structures hold, from their capacities, per article:
+            // the part of the resident growth that each of them accounts for.
+            let (he, hn, hs) = processor.heap_bytes();
+            let per_size = |b: usize| b as f64 / size as f64;
+            let accounted = format!(
+                "{{\"exact\":{:.0},\"near\":{:.0},\"story\":{:.0},\"total\":{:.0}}}",
+                per_size(he),
+                per_size(hn),
+                per_size(hs),
+                per_size(he + hn + hs)
+            );
             println!(
-                "{{\"measure\":\"memory\",\"window\":{size},\"remembered\":[{exact},{near},{story}],\"bytes_per_article\":{per:.0},\"bytes_per_article_since_previous\":{slope}}}"
+                "{{\"measure\":\"memory\",\"window\":{size},\"remembered\":[{exact},{near},{story}],\"bytes_per_article\":{per:.0},\"bytes_per_article_since_previous\":{slope},\"accounted_bytes_per_article\":{accounted}}}"
             );
             previous = Some((size, rss));
         }
+    }
+
+    if args.iter().any(|a| a == MEMORY_CHILD) {
+        return Ok(());
     }
 
     // Decision cost: the same measured articles at every window size.
