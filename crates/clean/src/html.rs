@@ -178,16 +178,28 @@ fn join_paragraphs<'a>(lines: impl Iterator<Item = &'a str>) -> String {
 fn collapse(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut space = false;
-    for c in s.chars() {
-        if c.is_whitespace() || matches!(c, '\u{200b}' | '\u{feff}') {
-            space = !out.is_empty();
-        } else if !c.is_control() || c == '\u{200c}' || c == '\u{200d}' {
+    // Kept characters are copied a run at a time, not one by one.
+    let mut run: Option<usize> = None;
+    for (i, c) in s.char_indices() {
+        let blank = c.is_whitespace() || matches!(c, '\u{200b}' | '\u{feff}');
+        let kept = !blank && (!c.is_control() || c == '\u{200c}' || c == '\u{200d}');
+        if kept {
             if space {
                 out.push(' ');
                 space = false;
             }
-            out.push(c);
+            run.get_or_insert(i);
+            continue;
         }
+        if let Some(start) = run.take() {
+            out.push_str(&s[start..i]);
+        }
+        if blank {
+            space = !out.is_empty();
+        }
+    }
+    if let Some(start) = run {
+        out.push_str(&s[start..]);
     }
     out
 }

@@ -80,7 +80,8 @@ impl Features {
     /// Terms and entities as features. Places weigh half as much as people and organisations:
     /// most stories of a region share them. Pure, so it runs in the parallel analysis step.
     pub fn of(terms: &Terms, entities: &[Entity], entity_weight: f32) -> Self {
-        let mut tf: FxHashMap<u32, f32> = FxHashMap::default();
+        let mut tf: FxHashMap<u32, f32> =
+            FxHashMap::with_capacity_and_hasher(terms.len() + entities.len(), Default::default());
         for t in terms.iter() {
             tf.insert(feature_id(t.stem), 1.0 + (t.count as f32).ln());
         }
@@ -103,6 +104,11 @@ impl Features {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// A packed document frequency: current generation (low 16 bits) + previous (high 16 bits).
+fn df_total(counts: u32) -> u32 {
+    (counts & 0xffff) + (counts >> 16)
 }
 
 /// Smoothed inverse document frequency (≥ 1) among `docs` articles.
@@ -166,7 +172,10 @@ pub struct StoryIndex {
     settings: StorySettings,
     /// Document frequencies in the current and the previous generation, in one map so that
     /// a feature's frequency costs one lookup.
-    df: FxHashMap<u32, [u32; 2]>,
+    /// Each entry packs the two counts into 16 bits each (saturating: only a feature in over
+    /// 65,535 articles of half a window, far past "common", reaches the cap), so that the map,
+    /// read for every feature of every article, is as dense as it can be.
+    df: FxHashMap<u32, u32>,
     docs: [u32; 2],
     stories: FxHashMap<u32, Story>,
     by_id: FxHashMap<[u64; 2], u32>,
@@ -199,7 +208,7 @@ impl StoryIndex {
     }
 
     fn df_of(&self, f: u32) -> u32 {
-        self.df.get(&f).map_or(0, |[current, previous]| current + previous)
+        self.df.get(&f).map_or(0, |c| df_total(*c))
     }
 
     fn doc_count(&self) -> u32 {
@@ -306,8 +315,8 @@ impl StoryIndex {
         if self.docs[0] >= half {
             // A new generation: document frequencies cover the last half window to window.
             self.df.retain(|_, counts| {
-                *counts = [0, counts[0]];
-                counts[1] != 0
+                *counts = (*counts & 0xffff) << 16;
+                *counts != 0
             });
             self.docs = [0, self.docs[0]];
         }
@@ -317,9 +326,11 @@ impl StoryIndex {
         let weighted: Vec<(u32, f32)> =
             f.0.iter()
                 .map(|(k, tf)| {
-                    let counts = self.df.entry(*k).or_insert([0, 0]);
-                    counts[0] += 1;
-                    (*k, tf * idf(n, counts[0] + counts[1]))
+                    let counts = self.df.entry(*k).or_insert(0);
+                    if *counts & 0xffff != 0xffff {
+                        *counts += 1;
+                    }
+                    (*k, tf * idf(n, df_total(*counts)))
                 })
                 .collect();
         let u = unit(weighted);

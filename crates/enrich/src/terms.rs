@@ -87,17 +87,22 @@ fn most_frequent(forms: Forms<'_>) -> Option<Cow<'_, str>> {
 impl<'a> Terms<'a> {
     /// The terms of a normalised text (stop words, numbers and one-letter words left out).
     pub fn of(normalized: &'a str) -> Self {
-        Self::counted(tokens(normalized).map(|w| (w, 1)))
+        Self::counted(tokens(normalized).map(|w| (w, 1)), normalized.len() / 12)
     }
 
     /// The terms of [`NormalizedWords::text`], counted once per distinct written piece rather
     /// than once per word: the same terms as [`Terms::of`] on the text, for less work.
     pub fn of_words(words: &'a NormalizedWords<'_>) -> Self {
-        Self::counted(words.pieces.iter().flat_map(|(_, norm, n)| tokens(norm).map(move |w| (w, *n))))
+        Self::counted(
+            words.pieces.iter().flat_map(|(_, norm, n)| tokens(norm).map(move |w| (w, *n))),
+            words.pieces.len(),
+        )
     }
 
-    fn counted(words: impl Iterator<Item = (&'a str, u32)>) -> Self {
-        let mut by_stem: FxHashMap<&str, (u32, Forms<'_>)> = FxHashMap::default();
+    /// `distinct`: about how many distinct words there are, to size the map once.
+    fn counted(words: impl Iterator<Item = (&'a str, u32)>, distinct: usize) -> Self {
+        let mut by_stem: FxHashMap<&str, (u32, Forms<'_>)> =
+            FxHashMap::with_capacity_and_hasher(distinct, Default::default());
         for (w, n) in words {
             if w.chars().nth(1).is_none() || w.bytes().all(|b| b.is_ascii_digit()) || STOP.contains(w) {
                 continue;
@@ -197,7 +202,8 @@ impl KeywordCandidates {
 /// matching form الخارجيه.
 pub fn spellings<'a>(words: &NormalizedWords<'a>) -> FxHashMap<Cow<'a, str>, Cow<'a, str>> {
     let is_mark = |c: char| matches!(c, '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{0640}');
-    let mut seen: FxHashMap<Cow<'a, str>, Forms<'a>> = FxHashMap::default();
+    let mut seen: FxHashMap<Cow<'a, str>, Forms<'a>> =
+        FxHashMap::with_capacity_and_hasher(words.pieces.len(), Default::default());
     for (piece, norm, n) in &words.pieces {
         // One word in matching form: the piece without punctuation around it or diacritics
         // (which normalisation drops too, so the matching form is the piece's).

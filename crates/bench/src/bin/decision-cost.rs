@@ -9,7 +9,7 @@
 //! copies of a recent article. For each window size, the processor's windows (exact, near,
 //! story) are all set to it and filled with that many articles through the real `decide`;
 //! then `--measure` further articles are timed through `decide` alone (their analysis is done
-//! beforehand), in five rounds whose median is reported. `--scale` lets only the named
+//! beforehand), in nine rounds interleaved across window sizes, each size's median reported. `--scale` lets only the named
 //! memories take each window size (the others keep the smallest), to see which one a growth
 //! comes from. Memory, measured in a child process of its own, is the growth of the resident
 //! set while a window fills, divided by the articles remembered, and the slope between two
@@ -165,7 +165,7 @@ impl Generator {
 const MEMORY_CHILD: &str = "--memory-child";
 
 /// Timed rounds per window size.
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 9;
 
 fn rss_bytes() -> anyhow::Result<u64> {
     let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
@@ -276,43 +276,59 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
 
-    // Decision cost: the same measured articles at every window size.
-    let mut baseline = None;
+    // Decision cost: the same measured articles at every window size. All windows are filled
+    // first, then timed in interleaved rounds (each round times every window in turn), and
+    // each window's median round is reported: a burst of other work on a shared machine then
+    // hits all windows alike instead of deciding one window's figure.
+    struct Run {
+        window: usize,
+        settings: ProcessorSettings,
+        processor: Processor,
+        generator: Generator,
+        copies: usize,
+        n: usize,
+        rounds: Vec<f64>,
+    }
+    let small = windows.iter().copied().min().unwrap_or(0);
+    let mut runs: Vec<Run> = Vec::new();
     for &w in &windows {
         // `--scale` names the memories that take the window size; the others keep the
         // smallest, to see which one a growth in cost comes from.
-        let small = windows.iter().copied().min().unwrap_or(w);
         let pick = |name: &str| if scale.iter().any(|x| x == name) { w } else { small };
-        let s = ProcessorSettings {
+        let settings = ProcessorSettings {
             dedup_capacity: pick("exact"),
             near_dup_window: pick("near"),
             story_window: pick("story"),
             ..ProcessorSettings::default()
         };
-        let mut processor = Processor::new(&s);
+        let mut processor = Processor::new(&settings);
         let mut generator = Generator::new(7);
-        fill(&mut processor, &mut generator, w, &s);
-        // Timed in rounds, the median reported: on a shared machine a burst of other work
-        // in one round does not decide the figure.
-        let (mut copies, mut n, mut rounds) = (0usize, 0usize, Vec::new());
-        for _ in 0..ROUNDS {
-            let batch = generator.analysed(measure.div_ceil(ROUNDS), &s);
-            let started = Instant::now();
+        fill(&mut processor, &mut generator, w, &settings);
+        runs.push(Run { window: w, settings, processor, generator, copies: 0, n: 0, rounds: Vec::new() });
+    }
+    for _ in 0..ROUNDS {
+        for run in &mut runs {
+            let batch = run.generator.analysed(measure.div_ceil(ROUNDS), &run.settings);
             let len = batch.len();
+            let started = Instant::now();
             for a in batch {
-                if let Outcome::Article(a) = processor.decide(a, Utc::now())
+                if let Outcome::Article(a) = run.processor.decide(a, Utc::now())
                     && a.duplicate.is_some()
                 {
-                    copies += 1;
+                    run.copies += 1;
                 }
             }
-            rounds.push(started.elapsed().as_secs_f64() * 1e6 / len.max(1) as f64);
-            n += len;
+            run.rounds.push(started.elapsed().as_secs_f64() * 1e6 / len.max(1) as f64);
+            run.n += len;
         }
-        rounds.sort_by(f64::total_cmp);
-        let us = rounds.get(rounds.len() / 2).copied().unwrap_or(0.0);
+    }
+    let mut baseline = None;
+    for run in &mut runs {
+        run.rounds.sort_by(f64::total_cmp);
+        let us = run.rounds.get(run.rounds.len() / 2).copied().unwrap_or(0.0);
         let base = *baseline.get_or_insert(us);
-        let (exact, near, story) = processor.remembered();
+        let (exact, near, story) = run.processor.remembered();
+        let (w, n, copies) = (run.window, run.n, run.copies);
         println!(
             "{{\"measure\":\"decision_cost\",\"window\":{w},\"articles\":{n},\"copies_marked\":{copies},\"us_per_article\":{us:.2},\"ratio_to_smallest_window\":{:.2},\"remembered\":[{exact},{near},{story}]}}",
             us / base
