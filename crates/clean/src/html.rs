@@ -174,15 +174,19 @@ fn join_paragraphs<'a>(lines: impl Iterator<Item = &'a str>) -> String {
     paras.join("\n\n")
 }
 
-/// Collapses runs of whitespace (including no-break and zero-width spaces) to one space.
+/// Collapses runs of whitespace (including no-break spaces) to one space and drops zero-width
+/// spaces and byte-order marks: they sit inside words as often as between them (a copy with
+/// one inserted must not split a word in two).
 fn collapse(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut space = false;
     // Kept characters are copied a run at a time, not one by one.
     let mut run: Option<usize> = None;
     for (i, c) in s.char_indices() {
-        let blank = c.is_whitespace() || matches!(c, '\u{200b}' | '\u{feff}');
-        let kept = !blank && (!c.is_control() || c == '\u{200c}' || c == '\u{200d}');
+        let blank = c.is_whitespace();
+        let kept = !blank
+            && !matches!(c, '\u{200b}' | '\u{feff}')
+            && (!c.is_control() || c == '\u{200c}' || c == '\u{200d}');
         if kept {
             if space {
                 out.push(' ');

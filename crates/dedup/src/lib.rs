@@ -11,7 +11,9 @@
 
 mod near;
 
-pub use near::{NUM_HASHES, NearDupIndex, Signature, fingerprint, simhash};
+pub use near::{
+    CONTAINMENT, CONTAINMENT_MIN_JACCARD, NUM_HASHES, NearDupIndex, Signature, fingerprint, simhash,
+};
 
 use std::collections::VecDeque;
 

@@ -13,6 +13,15 @@ pub const NUM_HASHES: usize = 128;
 /// with probability ≈ 0.88 and with 0.6 ≈ 0.99, while unrelated texts rarely collide.
 const BANDS: usize = 32;
 const ROWS: usize = NUM_HASHES / BANDS;
+/// Share of the shorter text's shingles found in the longer at or above which it is an
+/// abridged copy (see [`Signature::contained`]).
+pub const CONTAINMENT: f32 = 0.9;
+/// Below this Jaccard the shorter text is too small a part of the longer to be a copy of it
+/// (a quoted paragraph, not an abridged version).
+pub const CONTAINMENT_MIN_JACCARD: f32 = 0.4;
+/// Texts with fewer shingles are too short for containment to mean anything.
+const CONTAINMENT_MIN_SHINGLES: u32 = 40;
+
 /// Largest window of a [`NearDupIndex`] (8 million articles): sequence numbers are kept mod
 /// 2^24 in the band tables.
 pub const MAX_WINDOW: usize = 1 << 23;
@@ -29,8 +38,9 @@ const CHANCE: f32 = 1.0 / 256.0;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signature {
     mins: [u8; NUM_HASHES],
-    /// No shingles at all (an empty text): similar to nothing.
-    empty: bool,
+    /// Distinct shingles of the text (0: an empty text, similar to nothing): with the Jaccard
+    /// estimate, it gives the containment of the shorter text in the longer.
+    size: u32,
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -87,8 +97,12 @@ impl Signature {
             }
         }
         if sh.is_empty() {
-            return Self { mins: [0; NUM_HASHES], empty: true };
+            return Self { mins: [0; NUM_HASHES], size: 0 };
         }
+        let mut distinct = sh.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let size = u32::try_from(distinct.len()).unwrap_or(u32::MAX);
         let filled = mins;
         for (bin, slot) in mins.iter_mut().enumerate() {
             let mut attempt = 0u64;
@@ -98,18 +112,34 @@ impl Signature {
                 attempt += 1;
             }
         }
-        Self { mins: mins.map(|m| (m & 0xff) as u8), empty: false }
+        Self { mins: mins.map(|m| (m & 0xff) as u8), size }
     }
 
     /// Estimated Jaccard similarity of the two shingle sets, in `[0, 1]`: the share of equal
     /// bytes, less the share two unrelated signatures have by chance.
     pub fn similarity(&self, other: &Signature) -> f32 {
-        if self.empty || other.empty {
+        if self.size == 0 || other.size == 0 {
             return 0.0;
         }
         let same = self.mins.iter().zip(&other.mins).filter(|(a, b)| a == b).count();
         let raw = same as f32 / NUM_HASHES as f32;
         ((raw - CHANCE) / (1.0 - CHANCE)).clamp(0.0, 1.0)
+    }
+
+    /// Whether the shorter of the two texts is an abridged copy of the longer: at least
+    /// [`CONTAINMENT`] of its shingles are in the longer one and it is a large part of it
+    /// (Jaccard `similarity` ≥ [`CONTAINMENT_MIN_JACCARD`]). A Jaccard threshold alone
+    /// misses a copy that keeps the first 55 % of the text (its Jaccard is about 0.55);
+    /// containment catches it, while an article that quotes one paragraph of another (small
+    /// Jaccard) and texts too short to judge are left alone. Containment comes from the
+    /// Jaccard estimate and the exact set sizes: |A∩B| = J(|A|+|B|)/(1+J).
+    pub fn contained(&self, other: &Signature, similarity: f32) -> bool {
+        let shorter = self.size.min(other.size);
+        if similarity < CONTAINMENT_MIN_JACCARD || shorter < CONTAINMENT_MIN_SHINGLES {
+            return false;
+        }
+        let shared = similarity * (self.size as f32 + other.size as f32) / (1.0 + similarity);
+        shared / shorter as f32 >= CONTAINMENT
     }
 
     fn band_keys(&self) -> impl Iterator<Item = u32> + '_ {
@@ -199,7 +229,7 @@ pub struct NearDupIndex {
     /// Sequence number of the next insert; the ring's front is `next - entries.len()`.
     next: u64,
     /// (id as two halves, signature bytes): 144 bytes.
-    entries: VecDeque<([u64; 2], [u8; NUM_HASHES])>,
+    entries: VecDeque<([u64; 2], [u8; NUM_HASHES], u32)>,
     /// Per band, `slots` slots: the key's tag (1 to 255; 0 for an empty slot) in the top 8
     /// bits and the sequence number (mod 2^24) of the latest article written there in the
     /// rest. The window is below 2^23, so wrapping offsets from the front are unambiguous.
@@ -239,7 +269,7 @@ impl NearDupIndex {
     /// (an article whose publish failed and came back finds itself), if any. Ties go to the
     /// earlier article.
     pub fn best_match(&self, sig: &Signature, threshold: f32, own: &ArticleId) -> Option<(ArticleId, f32)> {
-        if sig.empty || self.bands.is_empty() {
+        if sig.size == 0 || self.bands.is_empty() {
             return None;
         }
         let own = split(own.to_bits());
@@ -260,9 +290,11 @@ impl NearDupIndex {
         let mut best: Option<([u64; 2], f32)> = None;
         for offset in candidates {
             // Stale slots (articles that left the window) fall outside the ring.
-            let Some((id, mins)) = self.entries.get(offset as usize) else { continue };
-            let similarity = sig.similarity(&Signature { mins: *mins, empty: false });
-            if *id != own && similarity >= threshold && best.is_none_or(|(_, b)| similarity > b) {
+            let Some((id, mins, size)) = self.entries.get(offset as usize) else { continue };
+            let other = Signature { mins: *mins, size: *size };
+            let similarity = sig.similarity(&other);
+            let copy = similarity >= threshold || sig.contained(&other, similarity);
+            if *id != own && copy && best.is_none_or(|(_, b)| similarity > b) {
                 best = Some((*id, similarity));
             }
         }
@@ -271,7 +303,7 @@ impl NearDupIndex {
 
     /// Remembers an article's signature (an empty one is not worth remembering).
     pub fn insert(&mut self, id: &ArticleId, sig: Signature) {
-        if sig.empty {
+        if sig.size == 0 {
             return;
         }
         let wanted =
@@ -283,7 +315,7 @@ impl NearDupIndex {
             self.bands = vec![0; BANDS * wanted];
             let first = self.first_seq();
             for i in 0..self.entries.len() {
-                let Some((_, mins)) = self.entries.get(i) else { break };
+                let Some((_, mins, _)) = self.entries.get(i) else { break };
                 let mins = *mins;
                 self.write(&mins, (first + i as u64) as u32);
             }
@@ -297,7 +329,7 @@ impl NearDupIndex {
                 self.entries.len().max(1024).min(self.capacity.saturating_sub(self.entries.len()).max(1));
             self.entries.reserve_exact(more);
         }
-        self.entries.push_back((split(id.to_bits()), sig.mins));
+        self.entries.push_back((split(id.to_bits()), sig.mins, sig.size));
         while self.entries.len() > self.capacity {
             self.entries.pop_front();
         }
@@ -310,7 +342,7 @@ impl NearDupIndex {
 
     /// Heap bytes held: the ring and the band tables, from their capacities.
     pub fn heap_bytes(&self) -> usize {
-        self.entries.capacity() * size_of::<([u64; 2], [u8; NUM_HASHES])>()
+        self.entries.capacity() * size_of::<([u64; 2], [u8; NUM_HASHES], u32)>()
             + self.bands.capacity() * size_of::<u32>()
     }
 
@@ -398,6 +430,29 @@ mod tests {
             let bias = error / trials as f32;
             assert!(bias.abs() < 0.06, "{len} words: mean error {bias}");
         }
+    }
+
+    #[test]
+    fn an_abridged_copy_is_caught_by_containment_and_a_quote_is_not() {
+        let words: Vec<String> = (0..400).map(|i| format!("a{i}")).collect();
+        let original = words.join(" ");
+        // Keeps the first half: Jaccard about 0.5, below the 0.6 threshold.
+        let abridged = words[..200].join(" ");
+        let mut idx = NearDupIndex::new(10);
+        idx.insert(&id(1), Signature::of(&original));
+        let (a, o) = (Signature::of(&abridged), Signature::of(&original));
+        assert!(a.similarity(&o) < 0.6, "the test needs a copy the Jaccard threshold misses");
+        assert_eq!(idx.best_match(&a, 0.6, &id(2)).map(|m| m.0), Some(id(1)));
+        // A roundup quoting one paragraph (60 words) among 300 of its own.
+        let own: Vec<String> = (0..300).map(|i| format!("r{i}")).collect();
+        let roundup =
+            format!("{} {} {}", own[..150].join(" "), words[100..160].join(" "), own[150..].join(" "));
+        assert_eq!(idx.best_match(&Signature::of(&roundup), 0.6, &id(3)), None);
+        // Too short to judge by containment: 30 words of a 70-word text.
+        let short: Vec<String> = (0..70).map(|i| format!("s{i}")).collect();
+        idx.insert(&id(4), Signature::of(&short.join(" ")));
+        let (p, l) = (Signature::of(&short[..30].join(" ")), Signature::of(&short.join(" ")));
+        assert!(!p.contained(&l, p.similarity(&l)));
     }
 
     #[test]
