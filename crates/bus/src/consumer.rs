@@ -141,6 +141,28 @@ impl std::fmt::Debug for Delivery {
     }
 }
 
+/// Decodes the JSON payload of each message of a batch, in order. A message that does not
+/// decode is logged and dead-lettered (reason `decode`) and `bad` is called with whether the
+/// dead-letter step succeeded, so that the stage can count it; the others come back with
+/// their values.
+pub async fn decode_batch<T: serde::de::DeserializeOwned>(
+    batch: Vec<Delivery>,
+    what: &str,
+    mut bad: impl FnMut(bool),
+) -> Vec<(Delivery, T)> {
+    let mut out = Vec::with_capacity(batch.len());
+    for d in batch {
+        match serde_json::from_slice::<T>(d.payload()) {
+            Ok(v) => out.push((d, v)),
+            Err(e) => {
+                tracing::warn!(message = "Message does not decode; dead-lettering.", what, error = %e, subject = d.subject());
+                bad(d.dead_letter("decode", &e.to_string()).await);
+            }
+        }
+    }
+    out
+}
+
 impl Delivery {
     /// The message body.
     pub fn payload(&self) -> &[u8] {

@@ -26,7 +26,7 @@ mod settings;
 mod subjects;
 
 pub use bus::{Bus, PendingPublish, Published};
-pub use consumer::{Consumer, ConsumerRole, Delivery, redelivery_backoff};
+pub use consumer::{Consumer, ConsumerRole, Delivery, decode_batch, redelivery_backoff};
 pub use error::{BusError, BusErrorKind};
 pub use kv::{KvBucket, KvBucketName};
 pub use local_server::LocalNatsServer;

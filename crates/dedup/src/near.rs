@@ -220,15 +220,16 @@ fn split(bits: u128) -> [u64; 2] {
 /// a probability of at most ~0.4 by the time the article leaves the window). A slot whose
 /// article left the window is stale and ignored: nothing needs removing on eviction.
 ///
-/// Memory per remembered article at a full window: 16 bytes of id and 128 of signature in the
-/// ring (reserved up to the capacity, not beyond), and one 4-byte slot in each of the 32 band
-/// tables, whose size is the capacity rounded up to a power of two: 144 + 128 to 256 bytes.
+/// Memory per remembered article at a full window: 16 bytes of id, 128 of signature and 4 of
+/// shingle count in the ring (152 with padding; reserved up to the capacity, not beyond), and
+/// one 4-byte slot in each of the 32 band tables, whose size is the capacity rounded up to a
+/// power of two: 152 + 128 to 256 bytes.
 #[derive(Debug)]
 pub struct NearDupIndex {
     capacity: usize,
     /// Sequence number of the next insert; the ring's front is `next - entries.len()`.
     next: u64,
-    /// (id as two halves, signature bytes): 144 bytes.
+    /// (id as two halves, signature bytes, distinct shingles): 152 bytes with padding.
     entries: VecDeque<([u64; 2], [u8; NUM_HASHES], u32)>,
     /// Per band, `slots` slots: the key's tag (1 to 255; 0 for an empty slot) in the top 8
     /// bits and the sequence number (mod 2^24) of the latest article written there in the

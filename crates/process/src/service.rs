@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use newswire_bus::{
-    Bus, BusError, BusErrorKind, ConsumerRole, Delivery, KvBucketName, PendingPublish, Replayed,
+    Bus, BusError, BusErrorKind, ConsumerRole, Delivery, KvBucketName, PendingPublish, Replayed, decode_batch,
 };
 use newswire_model::{ArticleId, DuplicateKind, RawItem};
 use newswire_telemetry::metrics::ProcessorMetrics;
@@ -151,24 +151,15 @@ pub async fn run_with(
     let (analysed_tx, mut analysed_rx) = mpsc::channel::<Analysed>(ANALYSED_WAITING);
     let analyse_stage = async {
         while let Some(batch) = consumer.next_batch(settings.batch_size, LINGER, &shutdown).await {
-            let mut deliveries = Vec::with_capacity(batch.len());
-            let mut raws = Vec::with_capacity(batch.len());
-            for d in batch {
-                metrics.stage.items_in.inc();
-                match serde_json::from_slice::<RawItem>(d.payload()) {
-                    Ok(raw) => {
-                        raws.push(raw);
-                        deliveries.push(d);
-                    }
-                    Err(e) => {
-                        metrics.stage.failed("decode");
-                        tracing::warn!(message = "Raw item does not decode; dead-lettering.", error = %e, subject = d.subject());
-                        if d.dead_letter("decode", &e.to_string()).await {
-                            metrics.dead_lettered.inc();
-                        }
-                    }
+            metrics.stage.items_in.inc_by(batch.len() as u64);
+            let decoded = decode_batch::<RawItem>(batch, "raw item", |dead_lettered| {
+                metrics.stage.failed("decode");
+                if dead_lettered {
+                    metrics.dead_lettered.inc();
                 }
-            }
+            })
+            .await;
+            let (deliveries, raws): (Vec<Delivery>, Vec<RawItem>) = decoded.into_iter().unzip();
             // Ids decided before are not analysed. One decided in the batch still being
             // decided is caught again by `decide`.
             let fresh: Vec<bool> = {

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use newswire_bus::{Bus, BusError, ConsumerRole};
+use newswire_bus::{Bus, BusError, ConsumerRole, Delivery, decode_batch};
 use newswire_model::Article;
 use newswire_telemetry::Health;
 use newswire_telemetry::metrics::SinkMetrics;
@@ -29,23 +29,14 @@ pub async fn run(
     while let Some(batch) = consumer.next_batch(settings.batch_size, settings.batch_linger(), &shutdown).await
     {
         metrics.stage.items_in.inc_by(batch.len() as u64);
-        let mut articles = Vec::with_capacity(batch.len());
-        let mut deliveries = Vec::with_capacity(batch.len());
-        for d in batch {
-            match serde_json::from_slice::<Article>(d.payload()) {
-                Ok(a) => {
-                    articles.push(a);
-                    deliveries.push(d);
-                }
-                Err(e) => {
-                    metrics.stage.failed("decode");
-                    tracing::warn!(message = "Article does not decode; dead-lettering.", error = %e, subject = d.subject());
-                    if d.dead_letter("decode", &e.to_string()).await {
-                        metrics.dead_lettered.inc();
-                    }
-                }
+        let decoded = decode_batch::<Article>(batch, "article", |dead_lettered| {
+            metrics.stage.failed("decode");
+            if dead_lettered {
+                metrics.dead_lettered.inc();
             }
-        }
+        })
+        .await;
+        let (deliveries, articles): (Vec<Delivery>, Vec<Article>) = decoded.into_iter().unzip();
         if articles.is_empty() {
             continue;
         }
