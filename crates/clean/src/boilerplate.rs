@@ -80,6 +80,10 @@ static LABELS: std::sync::LazyLock<Vec<String>> =
     std::sync::LazyLock::new(|| TRAILER_LABELS.iter().map(|m| light(m)).collect());
 static PHRASES: std::sync::LazyLock<Vec<String>> =
     std::sync::LazyLock::new(|| TRAILER_PHRASES.iter().map(|m| light(m)).collect());
+/// Characters in the longest of them, once folded.
+static LONGEST_TRAILER_MARKER: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
+    LABELS.iter().chain(PHRASES.iter()).map(|m| m.chars().count()).max().unwrap_or(0)
+});
 static NOISE: std::sync::LazyLock<Vec<String>> =
     std::sync::LazyLock::new(|| NOISE_LINES.iter().map(|m| light(m)).collect());
 static META: std::sync::LazyLock<Vec<String>> =
@@ -109,8 +113,7 @@ const NOISE_LINES: &[&str] = &[
 const META_PREFIXES: &[&str] =
     &["تاريخ النشر", "نشر في", "آخر تحديث", "published", "updated", "last updated", "تم النشر"];
 
-/// Lowercase, Arabic letters folded, whitespace collapsed; punctuation kept.
-/// Arabic letters folded, lower case, whitespace collapsed to single spaces, in one pass.
+/// Lowercase, Arabic letters folded, whitespace collapsed to single spaces; punctuation kept.
 fn light(s: &str) -> String {
     light_prefix(s, usize::MAX)
 }
@@ -140,12 +143,11 @@ fn light_prefix(s: &str, max: usize) -> String {
     out
 }
 
-/// Whether some marker could start `p` once folded: a cheap exact test that spares most
-/// paragraphs the folding of their whole head.
-fn may_start_with_any(p: &str, markers: &[&[String]]) -> bool {
-    let longest = markers.iter().flat_map(|m| m.iter()).map(|m| m.chars().count()).max().unwrap_or(0);
-    let prefix = light_prefix(p, longest + 1);
-    markers.iter().flat_map(|m| m.iter()).any(|m| prefix.starts_with(m.as_str()))
+/// Whether some trailer label or phrase could start `p` once folded: a cheap exact test that
+/// spares most paragraphs the folding of their whole head.
+fn may_start_with_trailer(p: &str) -> bool {
+    let prefix = light_prefix(p, *LONGEST_TRAILER_MARKER + 1);
+    LABELS.iter().chain(PHRASES.iter()).any(|m| prefix.starts_with(m.as_str()))
 }
 
 fn starts_with_marker(p: &str, marker: &str) -> bool {
@@ -163,7 +165,7 @@ fn head(s: &str, max: usize) -> &str {
 }
 
 fn is_trailer_marker(p: &str) -> bool {
-    if !may_start_with_any(p, &[&LABELS, &PHRASES]) {
+    if !may_start_with_trailer(p) {
         return false;
     }
     // Markers are short; 400 characters decide whether the paragraph is over 200.

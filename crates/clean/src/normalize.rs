@@ -61,10 +61,9 @@ pub fn normalize_for_matching(input: &str) -> String {
 /// [`normalize_for_matching`] without a copy when `input` is already in matching form (a
 /// lower-case ASCII or plain Arabic word, say): the common case for single words.
 pub fn normalize_borrowed(input: &str) -> std::borrow::Cow<'_, str> {
-    let plain = |c: char| {
-        matches!(c, 'a'..='z' | '0'..='9' | '\u{0628}' | '\u{062A}'..='\u{063A}' | '\u{0641}'..='\u{0648}' | '\u{064A}')
-            || c == 'ا'
-    };
+    // A character normalisation leaves as it is: a word character of the fast classes that
+    // folding keeps and case does not change.
+    let plain = |c: char| fast_class(c) == Some(true) && !c.is_ascii_uppercase() && fold(c) == Some(c);
     let words_ok = !input.is_empty() && input.split(' ').all(|w| !w.is_empty());
     if words_ok && input.chars().all(|c| c == ' ' || plain(c)) {
         std::borrow::Cow::Borrowed(input)

@@ -33,8 +33,9 @@ const SHINGLE: usize = 3;
 const CHANCE: f32 = 1.0 / 256.0;
 
 /// A b-bit MinHash signature (Li and König, "b-Bit Minwise Hashing"): the lowest 8 bits of
-/// each of 128 minima (one per bin of one-permutation hashing). 128 bytes instead of 512, at the price of a little variance, which
-/// [`similarity`](Self::similarity) corrects for; four consecutive bytes make an LSH band key.
+/// each of 128 minima (one per bin of one-permutation hashing). 128 bytes instead of 512, at
+/// the price of a little variance, which [`similarity`](Self::similarity) corrects for; four
+/// consecutive bytes make an LSH band key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signature {
     mins: [u8; NUM_HASHES],
@@ -84,6 +85,9 @@ impl Signature {
     /// (Shrivastava, 2017): an empty bin takes the value of the first non-empty bin in a
     /// fixed pseudo-random sequence of its own, which keeps the estimate unbiased.
     fn of_shingles(sh: &[u64]) -> Self {
+        if sh.is_empty() {
+            return Self { mins: [0; NUM_HASHES], size: 0 };
+        }
         const EMPTY: u64 = u64::MAX;
         let mut mins = [EMPTY; NUM_HASHES];
         for &h in sh {
@@ -95,9 +99,6 @@ impl Signature {
             {
                 *slot = value;
             }
-        }
-        if sh.is_empty() {
-            return Self { mins: [0; NUM_HASHES], size: 0 };
         }
         let mut distinct = sh.to_vec();
         distinct.sort_unstable();

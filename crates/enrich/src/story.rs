@@ -170,11 +170,11 @@ impl Story {
 #[derive(Debug)]
 pub struct StoryIndex {
     settings: StorySettings,
-    /// Document frequencies in the current and the previous generation, in one map so that
-    /// a feature's frequency costs one lookup.
-    /// Each entry packs the two counts into 16 bits each (saturating: only a feature in over
-    /// 65,535 articles of half a window, far past "common", reaches the cap), so that the map,
-    /// read for every feature of every article, is as dense as it can be.
+    /// Document frequencies in the current and the previous generation, in one map so that a
+    /// feature's frequency costs one lookup, each entry the two counts in 16 bits each
+    /// (saturating: only a feature in over 65,535 articles of half a window, far past
+    /// "common", reaches the cap), so that the map, read for every feature of every article,
+    /// is as dense as it can be.
     df: FxHashMap<u32, u32>,
     docs: [u32; 2],
     stories: FxHashMap<u32, Story>,

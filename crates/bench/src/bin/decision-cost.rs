@@ -177,11 +177,12 @@ fn rss_bytes() -> anyhow::Result<u64> {
     Ok(kb * 1024)
 }
 
-fn settings(window: usize) -> ProcessorSettings {
+/// The default settings with the exact, near-duplicate and story windows given.
+fn settings(exact: usize, near: usize, story: usize) -> ProcessorSettings {
     ProcessorSettings {
-        dedup_capacity: window,
-        near_dup_window: window,
-        story_window: window,
+        dedup_capacity: exact,
+        near_dup_window: near,
+        story_window: story,
         ..ProcessorSettings::default()
     }
 }
@@ -237,7 +238,7 @@ fn main() -> anyhow::Result<()> {
     if args.iter().any(|a| a == MEMORY_CHILD) {
         // One processor whose windows hold the largest size, measured as it fills.
         let top = memory.iter().copied().max().unwrap_or(0);
-        let s = settings(top);
+        let s = settings(top, top, top);
         let mut processor = Processor::new(&s);
         let mut generator = Generator::new(11);
         let before = rss_bytes()?;
@@ -295,12 +296,7 @@ fn main() -> anyhow::Result<()> {
         // `--scale` names the memories that take the window size; the others keep the
         // smallest, to see which one a growth in cost comes from.
         let pick = |name: &str| if scale.iter().any(|x| x == name) { w } else { small };
-        let settings = ProcessorSettings {
-            dedup_capacity: pick("exact"),
-            near_dup_window: pick("near"),
-            story_window: pick("story"),
-            ..ProcessorSettings::default()
-        };
+        let settings = settings(pick("exact"), pick("near"), pick("story"));
         let mut processor = Processor::new(&settings);
         let mut generator = Generator::new(7);
         fill(&mut processor, &mut generator, w, &settings);
