@@ -18,10 +18,13 @@ Copies (each must be caught):
   paragraphs        paragraphs merged in pairs, then the longest split at a sentence
   outlet            upper-cased title, another outlet's header and footer lines
   combined          abridged70 + typography + outlet
+  combined55        abridged55 + readmore + paragraphs + typography
 Near-misses (none may be marked):
   followup          the original's first paragraph, then four paragraphs of an article that is
                     not in the corpus
   roundup           one paragraph from each of three originals among text of its own
+  rewrite           the original's first half, then as much text of an article not in the corpus
+                    (a follow-up that keeps the background: half its text is new)
   others            the other originals themselves (reports of the same story included)
 """
 import argparse
@@ -30,8 +33,9 @@ import os
 import subprocess
 import sys
 
-COPY_KINDS = ["abridged55", "abridged70", "abridged85", "readmore", "typography", "paragraphs", "outlet", "combined"]
-MISS_KINDS = ["followup", "roundup"]
+COPY_KINDS = ["abridged55", "abridged70", "abridged85", "readmore", "typography", "paragraphs", "outlet", "combined",
+              "combined55"]
+MISS_KINDS = ["followup", "roundup", "rewrite"]
 
 
 def is_arabic(text):
@@ -98,6 +102,9 @@ def main():
     originals = ar[:half] + rest[: a.originals - min(half, len(ar))]
     originals = originals[: a.originals]
     fresh = ar[half:] + rest[a.originals - min(half, len(ar)) :]
+    if len(originals) < 4 or len(fresh) < 2 * len(originals):
+        print(f"copies.py: {len(fresh)} articles besides the originals; follow-ups and rewrites "
+              "share new text below twice the originals", file=sys.stderr)
     if len(originals) < 4 or not fresh:
         sys.exit("copies.py: fewer than 4 usable originals")
     os.makedirs(a.out, exist_ok=True)
@@ -122,6 +129,10 @@ def main():
         }
         t, ps = outlet(typography(o["title"], ar), [typography(p, ar) for p in abridged(paras, 0.70)], ar)
         copies["combined"] = (t, ps)
+        short = abridged(paras, 0.55)
+        short = short[: len(short) // 2] + [("اقرأ أيضا: " if ar else "Read more: ") + other["title"]] \
+            + short[len(short) // 2 :]
+        copies["combined55"] = (typography(o["title"], ar), [typography(p, ar) for p in merged_and_split(short)])
         for k, kind in enumerate(COPY_KINDS):
             name = f"b{i:04d}_{k}.txt"
             write(os.path.join(a.out, name), *copies[kind])
@@ -134,6 +145,12 @@ def main():
                    + [o3["text"].split("\n\n")[2]] + o3["text"].split("\n\n")[-2:])
         write(os.path.join(a.out, f"c{i:04d}_1.txt"), "Weekly roundup " + str(i), roundup)
         expect[f"c{i:04d}_1.txt"] = ("roundup", None)
+        half_words = len(" ".join(paras).split()) // 2
+        # Counted from the end of `fresh`, so that no follow-up shares its new text.
+        new = abridged(fresh[(len(fresh) - 1 - i) % len(fresh)]["text"].split("\n\n"), 1.0)
+        rewrite = abridged(paras, 0.5) + abridged(new, min(1.0, half_words / max(1, len(" ".join(new).split()))))
+        write(os.path.join(a.out, f"c{i:04d}_2.txt"), "Analysis: " + o["title"], rewrite)
+        expect[f"c{i:04d}_2.txt"] = ("rewrite", None)
     names = sorted(expect)
     out = subprocess.run([a.newswire, "process", a.out], capture_output=True, text=True, check=True).stdout
     results = [json.loads(line) for line in out.splitlines() if line.strip()]

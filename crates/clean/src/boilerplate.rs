@@ -8,6 +8,9 @@
 //!   rights reserved", "subscribe", wire-disclaimer… paragraph in the last part of the
 //!   article, everything is dropped: what follows such a marker is comments, tag clouds,
 //!   teasers or a whole unrelated "read also" article.
+//! - **Link teasers** anywhere: a "Read more: <headline>" or "اقرأ أيضا: <عنوان>" line, a
+//!   link to another article set in the middle of this one, is dropped alone; the article goes
+//!   on after it. Only the label on its own line ("Read also:") starts a trailer.
 //! - **Noise lines** anywhere: section labels ("latest news"), ad markers ("[advertisement 2]"),
 //!   photo captions with a credit, publication-date lines, share prompts.
 //! - **Wire prefixes** such as "(SeaPRwire) –" at the start of the first paragraph.
@@ -17,7 +20,7 @@
 use crate::normalize::{fold, is_alphanumeric};
 
 /// Labels that start the trailer when followed by `:`, `(`, `-`, a digit or nothing (on their
-/// own they are ordinary words: "Source" may start a sentence).
+/// own they are ordinary words: "Source" may start a sentence), with [`LINK_LABELS`].
 const TRAILER_LABELS: &[&str] = &[
     "المصدر",
     "مصدر الخبر",
@@ -28,17 +31,6 @@ const TRAILER_LABELS: &[&str] = &[
     "الكلمات المفتاحية",
     "وسوم",
     "tags",
-    "اقرأ أيضا",
-    "اقرأ المزيد",
-    "اقرأ كذلك",
-    "شاهد أيضا",
-    "read also",
-    "read more",
-    "see also",
-    "related",
-    "related articles",
-    "أخبار ذات صلة",
-    "مواضيع ذات صلة",
     "تعليق",
     "تعليقات",
     "التعليقات",
@@ -51,10 +43,27 @@ const TRAILER_LABELS: &[&str] = &[
     "إخلاء مسؤولية",
 ];
 
+/// Labels of a link to another article. On its own line such a label starts the trailer (what
+/// follows is a list of links or a pasted article); followed by a headline on the same line,
+/// it is a link teaser, which outlets also set between paragraphs: that line alone is dropped.
+const LINK_LABELS: &[&str] = &[
+    "اقرأ أيضا",
+    "اقرأ ايضا",
+    "اقرأ المزيد",
+    "اقرأ كذلك",
+    "شاهد أيضا",
+    "read also",
+    "also read",
+    "read more",
+    "see also",
+    "related",
+    "related articles",
+    "أخبار ذات صلة",
+    "مواضيع ذات صلة",
+];
+
 /// Phrases that start the trailer whatever follows them: they are never article text.
 const TRAILER_PHRASES: &[&str] = &[
-    "اقرأ أيضاً",
-    "إقرأ أيضاً",
     "اترك تعليقاً",
     "أضف تعليق",
     "leave a comment",
@@ -77,10 +86,12 @@ const TRAILER_PHRASES: &[&str] = &[
 
 /// The marker lists in the form paragraphs are compared in, computed once.
 static LABELS: std::sync::LazyLock<Vec<String>> =
-    std::sync::LazyLock::new(|| TRAILER_LABELS.iter().map(|m| light(m)).collect());
+    std::sync::LazyLock::new(|| TRAILER_LABELS.iter().chain(LINK_LABELS).map(|m| light(m)).collect());
 static PHRASES: std::sync::LazyLock<Vec<String>> =
     std::sync::LazyLock::new(|| TRAILER_PHRASES.iter().map(|m| light(m)).collect());
 /// Characters in the longest of them, once folded.
+static LINKS: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| LINK_LABELS.iter().map(|m| light(m)).collect());
 static LONGEST_TRAILER_MARKER: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
     LABELS.iter().chain(PHRASES.iter()).map(|m| m.chars().count()).max().unwrap_or(0)
 });
@@ -173,6 +184,27 @@ fn is_trailer_marker(p: &str) -> bool {
     let short = l.chars().count() <= 200;
     (short && LABELS.iter().any(|m| starts_with_marker(&l, m)))
         || PHRASES.iter().any(|d| l.starts_with(d.as_str()))
+}
+
+/// Whether `p` is a link teaser: a link label, a separator and a headline of at least two
+/// words, all on one short line (see [`LINK_LABELS`]).
+fn is_link_teaser(p: &str) -> bool {
+    if p.len() > 250 * 4 || !may_start_with_trailer(p) {
+        return false;
+    }
+    let l = light(p);
+    if l.chars().count() > 250 {
+        return false;
+    }
+    LINKS.iter().any(|m| {
+        starts_with_marker(&l, m)
+            && l[m.len()..]
+                .trim_start_matches(|c: char| !c.is_alphanumeric())
+                .split(' ')
+                .filter(|w| w.chars().any(char::is_alphanumeric))
+                .count()
+                >= 2
+    })
 }
 
 fn is_noise_line(p: &str) -> bool {
@@ -275,7 +307,8 @@ pub struct Cleaned {
 pub fn strip_boilerplate(title: &str, paragraphs: &[String]) -> Cleaned {
     let mut title = clean_title_tail(title);
     // Noise lines go first, so that a section label does not count as the first paragraph.
-    let mut paras: Vec<String> = paragraphs.iter().filter(|p| !is_noise_line(p)).cloned().collect();
+    let mut paras: Vec<String> =
+        paragraphs.iter().filter(|p| !is_noise_line(p) && !is_link_teaser(p)).cloned().collect();
     // A title that is itself a section label: the next short paragraph is the real headline.
     if (title.is_empty() || is_noise_line(&title))
         && let Some(first) = paras.first()
@@ -360,6 +393,28 @@ mod tests {
         paras.extend(std::iter::repeat_n("مقال آخر طويل لا علاقة له بالخبر الأصلي على الإطلاق. ".repeat(4), 6));
         let c = strip_boilerplate("t", &paras);
         assert_eq!(c.paragraphs, vec![body.clone(), body]);
+    }
+
+    #[test]
+    fn a_link_teaser_in_the_middle_is_dropped_alone_and_the_article_goes_on() {
+        let body = "The talks resumed on Tuesday with both delegations present in the capital. ".repeat(4);
+        let c = strip_boilerplate(
+            "t",
+            &s(&[&body, &body, "Read more: Oil prices fall as supply grows", &body, "Last paragraph."]),
+        );
+        assert_eq!(c.paragraphs, s(&[&body, &body, &body, "Last paragraph."]));
+        let ar = "استؤنفت المحادثات يوم الثلاثاء بحضور الوفدين في العاصمة السعودية. ".repeat(4);
+        let c = strip_boilerplate(
+            "t",
+            &s(&[&ar, &ar, "اقرأ أيضاً: ارتفاع أسعار النفط في الأسواق العالمية", &ar, "الفقرة الأخيرة."]),
+        );
+        assert_eq!(c.paragraphs, s(&[&ar, &ar, &ar, "الفقرة الأخيرة."]));
+        // The label alone on its line still starts the trailer.
+        let c = strip_boilerplate("t", &s(&[&body, &body, "Read also:", "Another story entirely."]));
+        assert_eq!(c.paragraphs, s(&[&body, &body]));
+        // A sentence that starts with the words is article text.
+        let c = strip_boilerplate("t", &s(&[&body, "Read more about the talks in the report below.", &body]));
+        assert_eq!(c.paragraphs.len(), 3);
     }
 
     #[test]

@@ -9,13 +9,21 @@ use newswire_model::ArticleId;
 /// Hashes per MinHash signature. 128 gives a standard error of about 0.045 on the Jaccard
 /// estimate, enough to separate re-publications (≥ 0.8) from related articles (≤ 0.3).
 pub const NUM_HASHES: usize = 128;
-/// LSH bands × rows = [`NUM_HASHES`]. 32 × 4 makes two signatures with Jaccard 0.5 share a band
-/// with probability ≈ 0.88 and with 0.6 ≈ 0.99, while unrelated texts rarely collide.
+/// LSH bands of rows (min-hash bytes), from the first 96 of the [`NUM_HASHES`]; all 128 go into
+/// the similarity estimate. 32 bands of 3 make two signatures with a Jaccard of 0.5 share a
+/// band with a probability of 0.986, and 0.55 of 0.997, so that an abridged copy (Jaccard about
+/// its kept share) is found; related texts (Jaccard 0.1) are candidates 3 % of the time and
+/// cost one 128-byte comparison each, unrelated ones almost never. Four rows (0.88 at 0.5)
+/// missed one abridged copy in twenty; more bands would cost memory in every slot table.
 const BANDS: usize = 32;
-const ROWS: usize = NUM_HASHES / BANDS;
-/// Share of the shorter text's shingles found in the longer at or above which it is an
-/// abridged copy (see [`Signature::contained`]).
-pub const CONTAINMENT: f32 = 0.9;
+const ROWS: usize = 3;
+const _: () = assert!(BANDS * ROWS <= NUM_HASHES);
+/// Estimated share of the shorter text's shingles found in the longer at or above which it is
+/// an abridged copy (see [`Signature::contained`]). The estimate comes from a Jaccard of about
+/// 0.5 and carries a σ of about 0.05. An abridged copy with a tenth of words of its own (a
+/// teaser line, another outlet's header and footer) has a true containment of about 0.9, two
+/// σ above 0.8; an article that shares two thirds of its text with another stays 2.5 σ below.
+pub const CONTAINMENT: f32 = 0.8;
 /// Below this Jaccard the shorter text is too small a part of the longer to be a copy of it
 /// (a quoted paragraph, not an abridged version).
 pub const CONTAINMENT_MIN_JACCARD: f32 = 0.4;
@@ -34,7 +42,7 @@ const CHANCE: f32 = 1.0 / 256.0;
 
 /// A b-bit MinHash signature (Li and König, "b-Bit Minwise Hashing"): the lowest 8 bits of
 /// each of 128 minima (one per bin of one-permutation hashing). 128 bytes instead of 512, at
-/// the price of a little variance, which [`similarity`](Self::similarity) corrects for; four
+/// the price of a little variance, which [`similarity`](Self::similarity) corrects for; three
 /// consecutive bytes make an LSH band key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signature {
@@ -127,20 +135,25 @@ impl Signature {
         ((raw - CHANCE) / (1.0 - CHANCE)).clamp(0.0, 1.0)
     }
 
-    /// Whether the shorter of the two texts is an abridged copy of the longer: at least
-    /// [`CONTAINMENT`] of its shingles are in the longer one and it is a large part of it
-    /// (Jaccard `similarity` ≥ [`CONTAINMENT_MIN_JACCARD`]). A Jaccard threshold alone
-    /// misses a copy that keeps the first 55 % of the text (its Jaccard is about 0.55);
-    /// containment catches it, while an article that quotes one paragraph of another (small
-    /// Jaccard) and texts too short to judge are left alone. Containment comes from the
-    /// Jaccard estimate and the exact set sizes: |A∩B| = J(|A|+|B|)/(1+J).
+    /// Whether this text is an abridged copy of `other`, an earlier and longer one: at least
+    /// [`CONTAINMENT`] of its shingles are in `other` and it is a large part of it (Jaccard
+    /// `similarity` ≥ [`CONTAINMENT_MIN_JACCARD`]). A Jaccard threshold alone misses a copy
+    /// that keeps the first 55 % of the text (its Jaccard is about 0.55); containment catches
+    /// it, while an article that quotes one paragraph of another (small Jaccard) and texts too
+    /// short to judge are left alone. Containment comes from the Jaccard estimate and the exact
+    /// set sizes: |A∩B| = J(|A|+|B|)/(1+J).
+    ///
+    /// One way only: a text that contains an earlier, shorter one adds to it (a brief followed
+    /// by the full story, a background paragraph reused), and is not hidden as its copy.
     pub fn contained(&self, other: &Signature, similarity: f32) -> bool {
-        let shorter = self.size.min(other.size);
-        if similarity < CONTAINMENT_MIN_JACCARD || shorter < CONTAINMENT_MIN_SHINGLES {
+        if similarity < CONTAINMENT_MIN_JACCARD
+            || self.size < CONTAINMENT_MIN_SHINGLES
+            || self.size > other.size
+        {
             return false;
         }
         let shared = similarity * (self.size as f32 + other.size as f32) / (1.0 + similarity);
-        shared / shorter as f32 >= CONTAINMENT
+        shared / self.size as f32 >= CONTAINMENT
     }
 
     fn band_keys(&self) -> impl Iterator<Item = u32> + '_ {
@@ -148,9 +161,9 @@ impl Signature {
     }
 }
 
-/// The LSH band keys of a signature: band `b` is its `b`-th four bytes.
+/// The LSH band keys of a signature: band `b` is its `b`-th three bytes.
 fn band_keys(mins: &[u8; NUM_HASHES]) -> impl Iterator<Item = u32> + '_ {
-    mins.chunks_exact(ROWS).map(|rows| u32::from_le_bytes([rows[0], rows[1], rows[2], rows[3]]))
+    mins.chunks_exact(ROWS).take(BANDS).map(|rows| u32::from_le_bytes([rows[0], rows[1], rows[2], 0]))
 }
 
 /// 64-bit SimHash of a normalised text's shingles, as 16 hex digits: a compact fingerprint
@@ -217,7 +230,7 @@ fn split(bits: u128) -> [u64; 2] {
 /// article with another key for a candidate (1 in 255). A lookup reads one slot per band (32
 /// in all), whatever the window. A slot can be overwritten by a newer article with the same
 /// key or with another key that maps to it; the older article stays reachable through its
-/// other bands (a true copy shares many: at a Jaccard of 0.8 about 13 of 32, each lost with
+/// other bands (a true copy shares many: at a Jaccard of 0.8 about 16 of 32, each lost with
 /// a probability of at most ~0.4 by the time the article leaves the window). A slot whose
 /// article left the window is stale and ignored: nothing needs removing on eviction.
 ///
@@ -251,7 +264,7 @@ impl NearDupIndex {
         self.next - self.entries.len() as u64
     }
 
-    /// The slot of a band key and the key's tag. The key is four bytes of min-hashes, mixed
+    /// The slot of a band key and the key's tag. The key is three bytes of min-hashes, mixed
     /// so that the slot (low bits) and the tag (top bits) are independent.
     fn slot(&self, band: usize, key: u32) -> (usize, u32) {
         let h = mix(u64::from(key) ^ (band as u64) << 32);
@@ -267,10 +280,14 @@ impl NearDupIndex {
         }
     }
 
-    /// The most similar remembered article with similarity ≥ `threshold`, other than `own`
-    /// (an article whose publish failed and came back finds itself), if any. Ties go to the
-    /// earlier article.
-    pub fn best_match(&self, sig: &Signature, threshold: f32, own: &ArticleId) -> Option<(ArticleId, f32)> {
+    /// The earliest remembered article that `sig` is a copy of (similarity ≥ `threshold`, or
+    /// contained in it), other than `own` (an article whose publish failed and came back finds
+    /// itself), with the similarity, if any.
+    ///
+    /// The earliest, not the most similar: when a copy that was missed became an "original"
+    /// (say an abridged version), a later copy resembles it more than the true original, and
+    /// would be marked as a copy of a copy. A group's members point at its first article.
+    pub fn first_match(&self, sig: &Signature, threshold: f32, own: &ArticleId) -> Option<(ArticleId, f32)> {
         if sig.size == 0 || self.bands.is_empty() {
             return None;
         }
@@ -289,18 +306,18 @@ impl NearDupIndex {
             .collect();
         candidates.sort_unstable();
         candidates.dedup();
-        let mut best: Option<([u64; 2], f32)> = None;
-        for offset in candidates {
+        // Offsets from the front, in ascending order: the first copy found is the earliest.
+        candidates.into_iter().find_map(|offset| {
             // Stale slots (articles that left the window) fall outside the ring.
-            let Some((id, mins, size)) = self.entries.get(offset as usize) else { continue };
+            let (id, mins, size) = self.entries.get(offset as usize)?;
             let other = Signature { mins: *mins, size: *size };
             let similarity = sig.similarity(&other);
             let copy = similarity >= threshold || sig.contained(&other, similarity);
-            if *id != own && copy && best.is_none_or(|(_, b)| similarity > b) {
-                best = Some((*id, similarity));
-            }
-        }
-        best.map(|([hi, lo], s)| (ArticleId::from_bits((u128::from(hi) << 64) | u128::from(lo)), s))
+            (*id != own && copy).then(|| {
+                let [hi, lo] = *id;
+                (ArticleId::from_bits((u128::from(hi) << 64) | u128::from(lo)), similarity)
+            })
+        })
     }
 
     /// Remembers an article's signature (an empty one is not worth remembering).
@@ -380,13 +397,13 @@ mod tests {
     }
 
     #[test]
-    fn index_finds_the_best_match_and_forgets_the_oldest() {
+    fn index_finds_the_first_match_and_forgets_the_oldest() {
         let mut idx = NearDupIndex::new(2);
         idx.insert(&id(1), Signature::of(TEXT));
-        let hit = idx.best_match(&Signature::of(&format!("{TEXT} اضافه")), 0.7, &id(9));
+        let hit = idx.first_match(&Signature::of(&format!("{TEXT} اضافه")), 0.7, &id(9));
         assert_eq!(hit.map(|h| h.0), Some(id(1)));
         assert_eq!(
-            idx.best_match(&Signature::of(TEXT), 0.7, &id(1)),
+            idx.first_match(&Signature::of(TEXT), 0.7, &id(1)),
             None,
             "an article is no copy of itself"
         );
@@ -394,10 +411,27 @@ mod tests {
         idx.insert(&id(3), Signature::of("نص ثالث مختلف ايضا عن كل ما سبق من نصوص في هذا الاختبار"));
         assert_eq!(idx.len(), 2);
         assert!(
-            idx.best_match(&Signature::of(TEXT), 0.7, &id(9)).is_none(),
+            idx.first_match(&Signature::of(TEXT), 0.7, &id(9)).is_none(),
             "evicted entries must not match"
         );
         assert!(idx.entries.len() <= 2, "evicted entries leave the ring");
+    }
+
+    #[test]
+    fn a_copy_points_at_the_earliest_original_not_at_a_closer_missed_copy() {
+        let words: Vec<String> = (0..400).map(|i| format!("c{i}")).collect();
+        let mut idx = NearDupIndex::new(10);
+        // The original, then a 60 % version remembered as if it had been missed.
+        idx.insert(&id(1), Signature::of(&words.join(" ")));
+        idx.insert(&id(2), Signature::of(&words[..240].join(" ")));
+        // A 70 % version resembles the 60 % one more (Jaccard 0.86) than the original (0.7).
+        let copy = Signature::of(&words[..280].join(" "));
+        let (to_original, to_missed) = (
+            copy.similarity(&Signature::of(&words.join(" "))),
+            copy.similarity(&Signature::of(&words[..240].join(" "))),
+        );
+        assert!(to_missed > to_original, "{to_missed} {to_original}");
+        assert_eq!(idx.first_match(&copy, 0.6, &id(3)).map(|m| m.0), Some(id(1)));
     }
 
     #[test]
@@ -444,12 +478,16 @@ mod tests {
         idx.insert(&id(1), Signature::of(&original));
         let (a, o) = (Signature::of(&abridged), Signature::of(&original));
         assert!(a.similarity(&o) < 0.6, "the test needs a copy the Jaccard threshold misses");
-        assert_eq!(idx.best_match(&a, 0.6, &id(2)).map(|m| m.0), Some(id(1)));
+        assert_eq!(idx.first_match(&a, 0.6, &id(2)).map(|m| m.0), Some(id(1)));
+        // One way only: the full text after an earlier abridged version adds to it.
+        let mut later = NearDupIndex::new(10);
+        later.insert(&id(1), Signature::of(&abridged));
+        assert_eq!(later.first_match(&o, 0.6, &id(2)), None);
         // A roundup quoting one paragraph (60 words) among 300 of its own.
         let own: Vec<String> = (0..300).map(|i| format!("r{i}")).collect();
         let roundup =
             format!("{} {} {}", own[..150].join(" "), words[100..160].join(" "), own[150..].join(" "));
-        assert_eq!(idx.best_match(&Signature::of(&roundup), 0.6, &id(3)), None);
+        assert_eq!(idx.first_match(&Signature::of(&roundup), 0.6, &id(3)), None);
         // Too short to judge by containment: 30 words of a 70-word text.
         let short: Vec<String> = (0..70).map(|i| format!("s{i}")).collect();
         idx.insert(&id(4), Signature::of(&short.join(" ")));

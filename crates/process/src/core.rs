@@ -234,7 +234,7 @@ impl Processor {
             }
             Verdict::New => self
                 .near
-                .best_match(&signature, self.settings.near_dup_threshold, &raw.id)
+                .first_match(&signature, self.settings.near_dup_threshold, &raw.id)
                 .map(|(of, similarity)| DuplicateInfo { of, kind: DuplicateKind::Near, similarity }),
         };
         let published_at = raw.published.or(raw.updated);

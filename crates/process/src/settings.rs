@@ -9,7 +9,7 @@ pub struct ProcessorSettings {
     pub dedup_capacity: usize,
     /// Estimated Jaccard similarity of word 3-shingles at or above which an article is a
     /// near-duplicate of an earlier one (a re-publication with small changes). A shorter text
-    /// 90 % contained in a longer one (an abridged copy) is a near-duplicate too.
+    /// 80 % contained in a longer one (an abridged copy) is a near-duplicate too.
     pub near_dup_threshold: f32,
     /// Articles remembered for near-duplicate detection; about 300 bytes each (the ring and
     /// the band tables).
