@@ -6,7 +6,7 @@ use std::time::Duration;
 use newswire_app::{AppError, Settings, run_processor, run_sink};
 use newswire_bus::Bus;
 use newswire_fetch::service::{Fetcher, PollStats};
-use newswire_fetch::{FetchError, HttpFetcher};
+use newswire_fetch::{FetchError, HttpFetcher, PageFetcher};
 use newswire_model::SourceId;
 use newswire_store::{ArticleStore, Store};
 use newswire_telemetry::metrics::FetcherMetrics;
@@ -93,11 +93,11 @@ pub async fn spawn_pipeline(backend: Backend) -> TestPipeline {
     }
     let bus = Bus::connect(&settings.nats, "e2e").await.expect("connect");
     let registry = Registry::new();
-    let fetcher = Fetcher::new(
-        HttpFetcher::new(&settings.fetcher).expect("http client"),
-        bus.clone(),
-        FetcherMetrics::new(&registry).expect("metrics"),
-    );
+    // Wired as the service wires it: teaser entries get their pages.
+    let http = HttpFetcher::new(&settings.fetcher).expect("http client");
+    let metrics = FetcherMetrics::new(&registry).expect("metrics");
+    let pages = PageFetcher::new(http.clone(), &settings.fetcher, metrics.clone());
+    let fetcher = Fetcher::new(http, bus.clone(), metrics).with_pages(pages);
     let fetcher_admin =
         serve_admin("127.0.0.1:0", registry, Health::new(), CancellationToken::new()).await.expect("admin");
     let mut p = TestPipeline {

@@ -15,4 +15,5 @@ mod helpers;
 mod pipeline;
 mod reliability;
 mod replicas;
+mod teasers;
 mod tidy;

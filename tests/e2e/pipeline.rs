@@ -2,7 +2,7 @@
 
 use newswire_model::ArticleId;
 use newswire_store::ArticleStore;
-use newswire_testkit::{Route, http_get, scrape_metric, seeds};
+use newswire_testkit::{Route, http_get, scrape_metric, seeds, wait_until};
 
 use crate::helpers::{Backend, spawn_pipeline};
 
@@ -142,4 +142,53 @@ async fn conditional_get_skips_unchanged_feeds_and_sees_changes() {
     assert_eq!(p.wait_for_articles(6).await, 6);
     let fetcher = format!("http://{}/metrics", p.fetcher_admin.addr);
     assert_eq!(scrape_metric(&fetcher, "newswire_fetcher_polls_total{result=\"not_modified\"}").await, 1.0);
+}
+
+async fn a_corrected_article_is_stored_as_a_revision_with_its_history(backend: Backend) {
+    let p = spawn_pipeline(backend).await;
+    let all = seeds::load();
+    let first = seeds::rss(&all);
+    p.feeds.set("/revised.rss", Route::body("application/rss+xml", first.clone()));
+    p.poll(&[("revised", "/revised.rss")]).await;
+    assert_eq!(p.wait_for_articles(all.len() as u64).await, all.len() as u64);
+
+    // The outlet corrects the second article's lead paragraph, inside the duplicate window.
+    let seed = &all[1];
+    let lead = seed.paragraphs.iter().take(3).max_by_key(|p| p.len()).cloned().unwrap_or_default();
+    let fixed_lead = format!("{lead} (تصحيح: التاريخ الصحيح هو الأحد)");
+    let corrected =
+        first.replace(&seeds::xml_escape(&lead), &seeds::xml_escape(&fixed_lead)).replace(&lead, &fixed_lead);
+    assert_ne!(corrected, first, "the test must change the feed");
+    p.feeds.set("/revised.rss", Route::body("application/rss+xml", corrected));
+    let results = p.poll(&[("revised", "/revised.rss")]).await;
+    let stats = results[0].1.as_ref().unwrap_or_else(|e| panic!("poll: {e}"));
+    assert_eq!((stats.published, stats.duplicates), (1, 0), "the changed entry gets through JetStream");
+
+    let store = p.store().await;
+    let id = ArticleId::from_url(&newswire_model::CanonicalUrl::parse(&seed.link, None).unwrap());
+    let current = wait_until(std::time::Duration::from_secs(30), "the revision to be stored", || async {
+        let a = store.get(&id).await.ok()??;
+        a.revision.is_some().then_some(a)
+    })
+    .await;
+    let r = current.revision.clone().unwrap();
+    assert_eq!((r.number, r.changed), (1, newswire_model::RevisionChange::Text));
+    assert!(r.similarity > 0.5 && r.similarity < 1.0, "{}", r.similarity);
+    assert!(current.text.contains("تصحيح"), "the row holds the corrected text");
+    let history = store.revisions(&id).await.unwrap();
+    assert_eq!(history.len(), 1, "the first version is archived");
+    assert_eq!(history[0].0, 0);
+    assert!(!history[0].1.text.contains("تصحيح") && history[0].1.text.contains(&collapse(&lead)));
+    p.wait_drained().await;
+    assert_eq!(store.count().await.unwrap(), all.len() as u64, "still one row per article");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrected_article_is_a_revision_in_sqlite() {
+    a_corrected_article_is_stored_as_a_revision_with_its_history(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrected_article_is_a_revision_in_postgres() {
+    a_corrected_article_is_stored_as_a_revision_with_its_history(Backend::Postgres).await;
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use newswire_bus::{Bus, BusSettings};
 use newswire_config::ConfigError;
 use newswire_fetch::service::{Fetcher, PollStats};
-use newswire_fetch::{FeedList, FetchError, FetcherSettings, HttpFetcher, NetGuard};
+use newswire_fetch::{FeedList, FetchError, FetcherSettings, HttpFetcher, NetGuard, PageFetcher};
 use newswire_model::SourceId;
 use newswire_process::ProcessorSettings;
 use newswire_store::{SinkSettings, Store};
@@ -131,7 +131,8 @@ pub async fn run_fetcher(
     };
     health.set_ready();
     tracing::info!(message = "Fetcher started.", feeds = feeds.feeds.len());
-    let fetcher = Fetcher::new(http, bus, metrics);
+    let pages = PageFetcher::new(http.clone(), &settings.fetcher, metrics.clone());
+    let fetcher = Fetcher::new(http, bus, metrics).with_pages(pages);
     // The per-feed memory saves re-publishing entries; without it every entry of a changed
     // feed is published again, so it is worth a warning at start-up but not a reason to wait.
     if let Err(error) = fetcher.open_memory().await {

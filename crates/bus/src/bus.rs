@@ -161,11 +161,21 @@ impl Bus {
 
     /// Publishes many raw items with all acks in flight at once, then waits for them: one
     /// round trip per batch instead of per item. Results are in input order.
-    pub async fn publish_raw_batch(&self, items: &[RawItem]) -> Vec<Result<Published, BusError>> {
+    ///
+    /// `Nats-Msg-Id` is the article id, so that JetStream drops the same article arriving from
+    /// a second feed; for an item marked `changed` (a new version of an entry published
+    /// before) it is [`RawItem::msg_id`], so that the new version is not dropped as a repeat.
+    pub async fn publish_raw_batch(
+        &self,
+        items: &[RawItem],
+        changed: &[bool],
+    ) -> Vec<Result<Published, BusError>> {
         let mut pending = Vec::with_capacity(items.len());
-        for item in items {
+        for (i, item) in items.iter().enumerate() {
             let subject = self.subjects.raw(&item.source_id);
-            pending.push(match self.send_json(subject.clone(), item.id.as_str(), item).await {
+            let msg_id =
+                if changed.get(i).copied().unwrap_or(false) { item.msg_id() } else { item.id.to_string() };
+            pending.push(match self.send_json(subject.clone(), &msg_id, item).await {
                 Ok(ack) => Ok((subject, ack)),
                 Err(e) => Err(e),
             });
@@ -185,13 +195,13 @@ impl Bus {
     /// [`PendingPublish::acked`] says so.
     pub async fn send_article(&self, article: &Article) -> Result<PendingPublish, BusError> {
         let subject = self.subjects.for_article(article);
-        let ack = self.send_json(subject.clone(), article.id.as_str(), article).await?;
+        let ack = self.send_json(subject.clone(), &article_msg_id(article), article).await?;
         Ok(PendingPublish { subject, ack })
     }
 
     /// Publishes an article on `<root>.articles.<lang>.<category>` and waits for the ack.
     pub async fn publish_article(&self, article: &Article) -> Result<Published, BusError> {
-        self.publish_json(self.subjects.for_article(article), article.id.as_str(), article).await
+        self.publish_json(self.subjects.for_article(article), &article_msg_id(article), article).await
     }
 
     async fn publish_json<T: Serialize>(
@@ -276,4 +286,13 @@ fn publish_error(subject: &str, e: &jetstream::context::PublishError) -> BusErro
         _ => BusErrorKind::Transient,
     };
     BusError::Publish { subject: subject.to_owned(), kind, message: e.to_string() }
+}
+
+/// An article's `Nats-Msg-Id`: its id, and `<id>.r<n>` for revision `n`, so that a revision is
+/// not dropped as a repeat of the version before it.
+pub fn article_msg_id(article: &Article) -> String {
+    match &article.revision {
+        Some(r) => format!("{}.r{}", article.id, r.number),
+        None => article.id.to_string(),
+    }
 }

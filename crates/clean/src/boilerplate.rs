@@ -8,7 +8,7 @@
 //!   rights reserved", "subscribe", wire-disclaimer… paragraph in the last part of the
 //!   article, everything is dropped: what follows such a marker is comments, tag clouds,
 //!   teasers or a whole unrelated "read also" article.
-//! - **Link teasers** anywhere: a "Read more: <headline>" or "اقرأ أيضا: <عنوان>" line, a
+//! - **Link teasers** anywhere: a `Read more: <headline>` or `اقرأ أيضا: <عنوان>` line, a
 //!   link to another article set in the middle of this one, is dropped alone; the article goes
 //!   on after it. Only the label on its own line ("Read also:") starts a trailer.
 //! - **Noise lines** anywhere: section labels ("latest news"), ad markers ("[advertisement 2]"),

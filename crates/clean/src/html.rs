@@ -121,14 +121,6 @@ impl Collector {
     }
 }
 
-/// The text of one element, as [`html_to_text`] renders it, also skipping the `extra_skip`
-/// elements (page chrome such as `nav` or `footer` when extracting an article).
-pub(crate) fn collect_text(el: ElementRef<'_>, extra_skip: &[&str]) -> String {
-    let mut out = Collector::default();
-    walk_skipping(el, &mut out, extra_skip);
-    out.finish()
-}
-
 fn walk(el: ElementRef<'_>, out: &mut Collector) {
     walk_skipping(el, out, &[]);
 }
@@ -177,7 +169,7 @@ fn join_paragraphs<'a>(lines: impl Iterator<Item = &'a str>) -> String {
 /// Collapses runs of whitespace (including no-break spaces) to one space and drops zero-width
 /// spaces and byte-order marks: they sit inside words as often as between them (a copy with
 /// one inserted must not split a word in two).
-fn collapse(s: &str) -> String {
+pub(crate) fn collapse(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut space = false;
     // Kept characters are copied a run at a time, not one by one.

@@ -11,7 +11,8 @@
 //!   removed, alef/yeh/teh marbuta/hamza variants and Persian letters folded), digits to ASCII,
 //!   punctuation removed.
 //! - [`extract_article`]: a whole HTML page to its main article (title, text, date, canonical
-//!   URL), readability-style.
+//!   URL): chrome pruned by tag, class/id names, link density and labels, the marked article
+//!   body or the readability choice, JSON-LD as a fallback; iterative, whatever the nesting.
 //! - [`strip_boilerplate`]: what outlets wrap around an article (source and tag lines, "read
 //!   also" teasers, comment forms, rights notices, ad markers, captions, wire prefixes).
 

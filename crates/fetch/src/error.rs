@@ -46,6 +46,9 @@ pub enum FetchError {
         url: String,
         /// The status code.
         status: u16,
+        /// `Retry-After`, when the server gave one (seconds or an HTTP date), as a wait from
+        /// when the answer came.
+        retry_after: Option<std::time::Duration>,
     },
     /// The body exceeded the size limit.
     #[error("{url}: body larger than the {limit}-byte limit")]

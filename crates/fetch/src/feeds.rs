@@ -5,7 +5,7 @@ use std::time::Duration;
 use newswire_model::{Category, Lang, SourceId};
 use serde::Deserialize;
 
-use crate::{FeedUrl, FetchError, NetGuard};
+use crate::{FeedUrl, FetchError, FullText, NetGuard};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +22,8 @@ struct FeedEntry {
     poll_interval_secs: Option<u64>,
     language: Option<String>,
     category: Option<String>,
+    #[serde(default)]
+    full_text: FullText,
 }
 
 /// One configured feed, validated.
@@ -37,6 +39,8 @@ pub struct FeedSpec {
     pub language: Option<Lang>,
     /// Category of its items.
     pub category: Category,
+    /// When to fetch an entry's linked page for its full article.
+    pub full_text: FullText,
 }
 
 /// The feeds file: a list of `[[feed]]` tables.
@@ -48,6 +52,7 @@ pub struct FeedSpec {
 /// poll_interval_secs = 300   # optional, [fetcher] default_poll_interval_secs otherwise
 /// language = "ar"            # optional hint
 /// category = "world"         # optional, "general" otherwise
+/// full_text = "auto"         # optional: "auto" (default), "always" or "never"; see FullText
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct FeedList {
@@ -107,8 +112,31 @@ impl FeedList {
                 Some(s) => Duration::from_secs(s),
                 None => default_interval,
             };
-            feeds.push(FeedSpec { id, url, poll_interval, language, category });
+            feeds.push(FeedSpec { id, url, poll_interval, language, category, full_text: e.full_text });
         }
         Ok(Self { feeds })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GUARD: NetGuard = NetGuard { allow_private: false, allow_files: false };
+
+    #[test]
+    fn full_text_defaults_to_auto_and_a_wrong_value_names_the_field() {
+        let text = "[[feed]]\nid = \"a\"\nurl = \"https://a.example/rss\"\n\n[[feed]]\nid = \"b\"\nurl = \"https://b.example/rss\"\nfull_text = \"never\"\n";
+        let list = FeedList::parse(text, "feeds.toml", &GUARD, Duration::from_secs(60));
+        let modes: Vec<FullText> =
+            list.map(|l| l.feeds.iter().map(|f| f.full_text).collect()).unwrap_or_default();
+        assert_eq!(modes, [FullText::Auto, FullText::Never]);
+        let bad = "[[feed]]\nid = \"a\"\nurl = \"https://a.example/rss\"\nfull_text = \"sometimes\"\n";
+        let err =
+            FeedList::parse(bad, "feeds.toml", &GUARD, Duration::from_secs(60)).err().map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains("full_text") && e.contains("sometimes")),
+            "{err:?}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 use std::io::Read;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use newswire_model::HttpMeta;
 use reqwest::header::{CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use url::Url;
@@ -154,7 +155,9 @@ impl HttpFetcher {
             });
         }
         if !status.is_success() {
-            return Err(FetchError::Status { url: shown.to_owned(), status: status.as_u16() });
+            let retry_after =
+                header(reqwest::header::RETRY_AFTER).and_then(|v| parse_retry_after(&v, Utc::now()));
+            return Err(FetchError::Status { url: shown.to_owned(), status: status.as_u16(), retry_after });
         }
         if resp.content_length().is_some_and(|n| n > self.max_body as u64) {
             return Err(FetchError::TooLarge { url: shown.to_owned(), limit: self.max_body });
@@ -174,6 +177,17 @@ impl HttpFetcher {
             base_url,
         })
     }
+}
+
+/// A `Retry-After` value, delay-seconds or an HTTP date, as a wait from `now` (a date in the
+/// past is no wait). Anything else is ignored.
+pub(crate) fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
 }
 
 fn read_limited<R: Read>(
@@ -206,4 +220,20 @@ fn network_error(url: &str, e: &reqwest::Error) -> FetchError {
         source = s.source();
     }
     FetchError::Network { url: url.to_owned(), message, timeout: e.is_timeout() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_or_an_http_date() {
+        let now = DateTime::parse_from_rfc3339("2026-11-27T10:00:00Z").map(|d| d.with_timezone(&Utc));
+        let Ok(now) = now else { panic!("bad test date") };
+        assert_eq!(parse_retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after("Fri, 27 Nov 2026 10:01:30 GMT", now), Some(Duration::from_secs(90)));
+        assert_eq!(parse_retry_after("Fri, 27 Nov 2026 09:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
 }

@@ -12,6 +12,9 @@
 //! - [`parse_feed`]: pure and synchronous: RSS 0.9x/1.0/2.0, Atom and JSON Feed (feed-rs) to
 //!   [`RawItem`](newswire_model::RawItem)s.
 //! - [`import_feeds`]: OPML or URL lists to feeds-file entries (`newswire import`).
+//! - [`pages`]: full articles for teaser entries (per-feed `full_text`): the linked page
+//!   fetched behind [`robots`] (RFC 9309, pure) and the per-host [`polite`] gate (concurrency,
+//!   interval, `Retry-After`, back-off), its article extracted.
 //! - [`seen`]: pure: the per-feed memory of published entries (article id, content hash) and
 //!   the diff that decides which parsed entries are new or changed.
 //! - [`service`]: the async shell: polls every feed on its interval and publishes the new or
@@ -24,7 +27,10 @@ mod http;
 mod import;
 mod memory;
 mod netguard;
+pub mod pages;
 mod parse;
+pub mod polite;
+pub mod robots;
 pub mod seen;
 pub mod service;
 mod settings;
@@ -35,5 +41,6 @@ pub use feeds::{FeedList, FeedSpec};
 pub use http::{Body, HttpFetcher, Validators};
 pub use import::{ImportedFeed, import_feeds, render_feeds};
 pub use netguard::{FeedUrl, NetGuard};
+pub use pages::{FullText, PageFetcher};
 pub use parse::{FeedContext, ParsedFeed, discover_feeds, looks_binary, parse_feed};
 pub use settings::FetcherSettings;

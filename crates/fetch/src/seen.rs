@@ -16,7 +16,6 @@
 use std::collections::HashSet;
 
 use newswire_model::RawItem;
-use sha2::{Digest, Sha256};
 
 /// What identifies one published version of an entry: its article id and a hash of the
 /// content the processor reads.
@@ -35,37 +34,9 @@ impl Fingerprint {
     }
 }
 
-/// A stable 64-bit hash (the first 8 bytes of SHA-256) over the fields that make an entry's
-/// content: title, link, content, summary, published and updated times. Fields are tagged
-/// (absent ≠ empty) and length-prefixed (no two field lists hash alike by concatenation).
-/// Not over `fetched_at`, the HTTP metadata or anything else that changes on every fetch,
-/// which would make every entry look changed.
+/// The entry's [`RawItem::content_version`]: a hash of the fields that make its content.
 pub fn content_hash(item: &RawItem) -> u64 {
-    let mut h = Sha256::new();
-    for field in [&item.title, &item.link, &item.content, &item.summary] {
-        match field {
-            Some(s) => {
-                h.update([1]);
-                h.update((s.len() as u64).to_le_bytes());
-                h.update(s.as_bytes());
-            }
-            None => h.update([0]),
-        }
-    }
-    for time in [item.published, item.updated] {
-        match time {
-            Some(t) => {
-                h.update([1]);
-                h.update(t.timestamp().to_le_bytes());
-                h.update(t.timestamp_subsec_nanos().to_le_bytes());
-            }
-            None => h.update([0]),
-        }
-    }
-    let digest = h.finalize();
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    u64::from_le_bytes(first)
+    item.content_version()
 }
 
 /// What to do with one parsed entry.
@@ -145,6 +116,14 @@ impl SeenMemory {
     pub fn diff(&self, current: &[Fingerprint]) -> Vec<Decision> {
         let known: HashSet<&Fingerprint> = self.entries.iter().collect();
         current.iter().map(|fp| if known.contains(fp) { Decision::Seen } else { Decision::Publish }).collect()
+    }
+
+    /// For each entry of the current document, whether the memory holds another version of it
+    /// (same article id, other content): a changed entry, published as a new version.
+    pub fn changed(&self, current: &[Fingerprint]) -> Vec<bool> {
+        let known: HashSet<&Fingerprint> = self.entries.iter().collect();
+        let ids: HashSet<u128> = self.entries.iter().map(|fp| fp.id).collect();
+        current.iter().map(|fp| !known.contains(fp) && ids.contains(&fp.id)).collect()
     }
 
     /// The memory after a poll, given each entry of the current document (in order) and what
@@ -265,6 +244,12 @@ mod tests {
 
     fn all_on_bus(fps: &[Fingerprint]) -> Vec<(Fingerprint, Outcome)> {
         fps.iter().map(|f| (*f, Outcome::OnBus)).collect()
+    }
+
+    #[test]
+    fn a_known_id_with_other_content_is_changed_and_a_new_id_is_not() {
+        let (m, _) = SeenMemory::default().remember(&all_on_bus(&[fp(1, 10), fp(2, 20)]));
+        assert_eq!(m.changed(&[fp(1, 10), fp(2, 21), fp(3, 30)]), [false, true, false]);
     }
 
     #[test]

@@ -12,9 +12,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::memory::FeedMemories;
+use crate::pages::PageResult;
 use crate::seen::{Decision, Fingerprint, Outcome};
 use crate::{
-    Body, FeedContext, FeedList, FeedSpec, FetchError, HttpFetcher, ParsedFeed, Validators, parse_feed,
+    Body, FeedContext, FeedList, FeedSpec, FetchError, HttpFetcher, PageFetcher, ParsedFeed, Validators,
+    parse_feed,
 };
 
 /// What one poll of one feed did.
@@ -22,7 +24,7 @@ use crate::{
 pub struct PollStats {
     /// The server said 304 Not Modified.
     pub not_modified: bool,
-    /// Entries in the feed: `seen + published + duplicates + failed`.
+    /// Entries in the feed: `seen + published + duplicates + failed + deferred`.
     pub entries: usize,
     /// Entries not published because this fetcher had already published them with the same
     /// content (the feed's memory, kept across restarts).
@@ -33,6 +35,10 @@ pub struct PollStats {
     pub duplicates: usize,
     /// Raw items that could not be published (they will be published again next poll).
     pub failed: usize,
+    /// Teaser entries whose text was replaced by their page's article.
+    pub pages: usize,
+    /// Teaser entries held back for their page host's limits (published on a later poll).
+    pub deferred: usize,
 }
 
 /// Fetches one feed and parses it: the exact code path of the service, shared with
@@ -83,6 +89,8 @@ pub struct Fetcher {
     bus: Bus,
     metrics: FetcherMetrics,
     memories: FeedMemories,
+    /// Fetches the pages of teaser entries; `None`: entries are published as the feed has them.
+    pages: Option<PageFetcher>,
 }
 
 impl Fetcher {
@@ -90,7 +98,14 @@ impl Fetcher {
     /// [`open_memory`](Self::open_memory)).
     pub fn new(http: HttpFetcher, bus: Bus, metrics: FetcherMetrics) -> Self {
         let memories = FeedMemories::new(bus.clone());
-        Self { http, bus, metrics, memories }
+        Self { http, bus, metrics, memories, pages: None }
+    }
+
+    /// Completes teaser entries with their pages' articles before publishing them, as each
+    /// feed's `full_text` says (see [`pages`](crate::pages)).
+    pub fn with_pages(mut self, pages: PageFetcher) -> Self {
+        self.pages = Some(pages);
+        self
     }
 
     /// Opens (creating if missing) the bucket of the feeds' memories, to learn at start-up
@@ -142,6 +157,10 @@ impl Fetcher {
             Some(l) => l.memory.diff(&fingerprints),
             None => vec![Decision::Publish; items.len()],
         };
+        let changed = match &loaded {
+            Some(l) => l.memory.changed(&fingerprints),
+            None => vec![false; items.len()],
+        };
         // Seen entries are on the bus already; the others are until their publish fails.
         let mut outcomes = vec![Outcome::OnBus; items.len()];
         let mut to_publish = Vec::with_capacity(items.len());
@@ -158,7 +177,32 @@ impl Fetcher {
                 }
             }
         }
-        let results = self.bus.publish_raw_batch(&to_publish).await;
+        // Pages only for entries about to be published: a re-polled one costs no request. The
+        // memory's fingerprints were taken from the feed's text, so the next poll still knows
+        // the entry.
+        if let Some(pages) = &self.pages {
+            let results = pages.complete(&mut to_publish, feed.full_text).await;
+            stats.pages = results.iter().filter(|r| **r == Some(PageResult::Fetched)).count();
+            // Held back for their host's limits: not published and not remembered, so that the
+            // next poll (which gets no 304: validators are kept) asks for the page again.
+            let mut kept = Vec::with_capacity(to_publish.len());
+            let mut kept_positions = Vec::with_capacity(positions.len());
+            for ((item, pos), result) in to_publish.into_iter().zip(positions).zip(results) {
+                if result == Some(PageResult::Deferred) {
+                    stats.deferred += 1;
+                    if let Some(o) = outcomes.get_mut(pos) {
+                        *o = Outcome::Failed;
+                    }
+                } else {
+                    kept.push(item);
+                    kept_positions.push(pos);
+                }
+            }
+            (to_publish, positions) = (kept, kept_positions);
+        }
+        let changed: Vec<bool> =
+            positions.iter().map(|p| changed.get(*p).copied().unwrap_or(false)).collect();
+        let results = self.bus.publish_raw_batch(&to_publish, &changed).await;
         for ((item, result), i) in to_publish.iter().zip(results).zip(positions) {
             match result {
                 Ok(p) if p.duplicate => {
@@ -183,7 +227,7 @@ impl Fetcher {
             let current: Vec<(Fingerprint, Outcome)> = fingerprints.into_iter().zip(outcomes).collect();
             self.memories.store(&feed.id, loaded, &current).await;
         }
-        if stats.failed == 0 {
+        if stats.failed == 0 && stats.deferred == 0 {
             *validators = next_validators;
         }
         Ok(stats)
@@ -250,7 +294,9 @@ impl Fetcher {
                                 seen = s.seen,
                                 published = s.published,
                                 duplicates = s.duplicates,
-                                failed = s.failed
+                                failed = s.failed,
+                                pages = s.pages,
+                                deferred = s.deferred
                             ),
                             Err(error) => {
                                 tracing::warn!(message = "Feed poll failed.", %error, kind = ?error.kind())

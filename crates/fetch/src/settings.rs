@@ -31,6 +31,19 @@ pub struct FetcherSettings {
     pub allow_file_urls: bool,
     /// Admin HTTP address (`/metrics`, `/healthz`, `/readyz`).
     pub admin_listen: String,
+    /// Article pages (for teaser entries, see the feeds' `full_text`) fetched from one host
+    /// at a time, at most.
+    pub page_concurrency_per_host: usize,
+    /// Least time between two page requests to one host, in milliseconds (a larger
+    /// `Crawl-delay` in the host's robots.txt wins).
+    pub page_min_interval_ms: u64,
+    /// A page whose host would make it wait longer than this (`Retry-After`, back-off, a queue
+    /// of earlier pages) is not fetched: the entry keeps its feed text.
+    pub page_max_wait_secs: u64,
+    /// Article pages fetched at the same time over all hosts, at most.
+    pub page_max_concurrency: usize,
+    /// Read each host's robots.txt and fetch only the pages it allows.
+    pub respect_robots_txt: bool,
 }
 
 impl Default for FetcherSettings {
@@ -47,6 +60,11 @@ impl Default for FetcherSettings {
             allow_private_networks: false,
             allow_file_urls: true,
             admin_listen: "127.0.0.1:9101".to_owned(),
+            page_concurrency_per_host: 2,
+            page_min_interval_ms: 500,
+            page_max_wait_secs: 60,
+            page_max_concurrency: 16,
+            respect_robots_txt: true,
         }
     }
 }

@@ -19,8 +19,8 @@ mod messages;
 
 pub use ids::{ArticleId, CanonicalUrl, Category, Lang, ModelError, SourceId};
 pub use messages::{
-    Article, DuplicateInfo, DuplicateKind, Entity, EntityKind, Fingerprints, HttpMeta, RawItem,
-    SCHEMA_VERSION,
+    Article, DuplicateInfo, DuplicateKind, Entity, EntityKind, Fingerprints, HttpMeta, RawItem, Revision,
+    RevisionChange, SCHEMA_VERSION,
 };
 
 /// JSON Schema (draft 2020-12) of [`RawItem`], as committed in `schemas/raw_item.schema.json`.

@@ -88,6 +88,47 @@ pub struct RawItem {
     pub http: Option<HttpMeta>,
 }
 
+impl RawItem {
+    /// A stable 64-bit hash (the first 8 bytes of SHA-256) of the fields that make this
+    /// entry's content: title, link, content, summary, published and updated times. The
+    /// fetcher remembers it per entry (a re-polled entry with the same hash is not published
+    /// again), it makes the raw message's `Nats-Msg-Id` (`<id>.<hash>`, so that a changed
+    /// entry is not dropped as a repeat), and the processor drops a redelivered version before
+    /// cleaning it. Fields are tagged (absent ≠ empty) and length-prefixed; `fetched_at` and
+    /// the HTTP metadata, which change on every fetch, are left out.
+    pub fn content_version(&self) -> u64 {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for field in [&self.title, &self.link, &self.content, &self.summary] {
+            match field {
+                Some(s) => {
+                    h.update([1]);
+                    h.update((s.len() as u64).to_le_bytes());
+                    h.update(s.as_bytes());
+                }
+                None => h.update([0]),
+            }
+        }
+        for time in [self.published, self.updated] {
+            match time {
+                Some(t) => {
+                    h.update([1]);
+                    h.update(t.timestamp().to_le_bytes());
+                    h.update(t.timestamp_subsec_nanos().to_le_bytes());
+                }
+                None => h.update([0]),
+            }
+        }
+        let d = h.finalize();
+        u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+    }
+
+    /// The `Nats-Msg-Id` of this version of the entry: `<id>.<content_version in hex>`.
+    pub fn msg_id(&self) -> String {
+        format!("{}.{:016x}", self.id, self.content_version())
+    }
+}
+
 /// Kind of a named entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -202,4 +243,33 @@ pub struct Article {
     /// Set when this article is a copy of an earlier one.
     #[serde(default)]
     pub duplicate: Option<DuplicateInfo>,
+    /// Set when this message is a new version of an article published before under the same
+    /// id (a correction, an update): consumers replace what they hold for `id`. Absent on an
+    /// article's first version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<Revision>,
+}
+
+/// What a revision changed, compared with the previous version of the article.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RevisionChange {
+    /// The title only.
+    Title,
+    /// The text only.
+    Text,
+    /// Both.
+    Both,
+}
+
+/// A new version of an article already published (same id, changed title or text).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Revision {
+    /// 1 for the first revision, then 2, 3…; the first version has no `revision`.
+    pub number: u32,
+    /// What changed.
+    pub changed: RevisionChange,
+    /// Similarity of this version's text to the previous version's, in `[0, 1]` (from their
+    /// 64-bit SimHashes: 1 − Hamming distance / 64; 1 when only the title changed).
+    pub similarity: f32,
 }

@@ -1,12 +1,13 @@
 use chrono::{DateTime, Utc};
 use newswire_clean::{NormalizedWords, clean_title, html_to_text, strip_boilerplate};
-use newswire_dedup::{ExactDedup, NearDupIndex, Signature, Verdict, content_hash, fingerprint};
+use newswire_dedup::{ExactDedup, NearDupIndex, Signature, Verdict, Version, content_hash, fingerprint};
 use newswire_enrich::story::Features;
 use newswire_enrich::{
     KeywordCandidates, StoryIndex, StorySettings, Terms, find_entities, spellings, summary,
 };
 use newswire_model::{
-    Article, ArticleId, DuplicateInfo, DuplicateKind, Entity, Fingerprints, Lang, RawItem, SCHEMA_VERSION,
+    Article, ArticleId, DuplicateInfo, DuplicateKind, Entity, Fingerprints, Lang, RawItem, Revision,
+    RevisionChange, SCHEMA_VERSION,
 };
 
 use crate::ProcessorSettings;
@@ -47,6 +48,8 @@ pub enum Outcome {
 #[derive(Debug, Clone)]
 pub struct Analysis {
     raw: RawItem,
+    /// Hash of the item as received (`raw_version`).
+    raw_version: u32,
     title: String,
     text: String,
     content_hash: String,
@@ -66,9 +69,27 @@ impl Analysis {
     }
 }
 
+/// A cheap hash of what a raw item says (title, content, summary, link and times), to drop a
+/// message processed before without cleaning it again. Not 0 (0 means unknown). In memory
+/// only, so a fast hash will do (the fetcher's stable one is [`RawItem::content_version`]).
+pub fn raw_version(raw: &RawItem) -> u32 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    (&raw.title, &raw.content, &raw.summary, &raw.link, raw.published, raw.updated).hash(&mut h);
+    (h.finish() as u32).max(1)
+}
+
+fn hash32(s: &str) -> u32 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    s.hash(&mut h);
+    h.finish() as u32
+}
+
 /// Cleans and analyses one item (steps 1–3 and 6 of the processor; see ARCHITECTURE.md).
 /// `Err` when neither title nor text survives cleaning.
 pub fn analyze(mut raw: RawItem, settings: &ProcessorSettings) -> Result<Analysis, DropReason> {
+    let raw_version = raw_version(&raw);
     let title = raw.title.take().as_deref().map(clean_title).unwrap_or_default();
     // Taken out of the item, so that the markup is freed here, on the analysing thread.
     let (content, teaser) = (raw.content.take(), raw.summary.take());
@@ -93,6 +114,7 @@ pub fn analyze(mut raw: RawItem, settings: &ProcessorSettings) -> Result<Analysi
     let summary = summary(&text, 300);
     Ok(Analysis {
         raw,
+        raw_version,
         title,
         text,
         content_hash,
@@ -136,6 +158,8 @@ pub fn analyze_batch(
 pub struct Recalled {
     id: ArticleId,
     content_hash: String,
+    /// What a new version of it is compared with.
+    version: Version,
     published: Option<DateTime<Utc>>,
     /// For a copy: the article it is a copy of.
     copy_of: Option<ArticleId>,
@@ -153,9 +177,18 @@ pub fn recall(a: Article, settings: &ProcessorSettings) -> Recalled {
         let story = a.story_id.clone().unwrap_or_else(|| StoryIndex::new_story_id(&a.id));
         (Signature::of(&normalized), features, story)
     });
+    let version = Version {
+        raw: 0,
+        source: hash32(a.source_id.as_str()) as u8,
+        title: hash32(&a.title) as u16,
+        text: hash32(&a.text),
+        simhash: a.fingerprints.simhash.as_deref().and_then(|h| u64::from_str_radix(h, 16).ok()).unwrap_or(0),
+        revision: a.revision.as_ref().map_or(0, |r| r.number.min(255) as u8),
+    };
     Recalled {
         id: a.id,
         content_hash: a.fingerprints.content_hash,
+        version,
         published: a.published_at,
         copy_of: a.duplicate.map(|d| d.of),
         canonical,
@@ -188,17 +221,18 @@ impl Processor {
         }
     }
 
-    /// Whether this id was already decided: checked before any cleaning, so that a repeat
-    /// costs a lookup, not an analysis.
-    pub fn seen(&self, id: &ArticleId) -> bool {
-        self.exact.seen_id(id)
+    /// Whether this very message was already decided (same id, same hash of the raw item):
+    /// checked before any cleaning, so that a repeat costs a lookup, not an analysis. A new
+    /// version of a known article is not seen: it may be a revision.
+    pub fn seen(&self, raw: &RawItem) -> bool {
+        self.exact.seen_version(&raw.id, raw_version(raw))
     }
 
     /// Cleans, deduplicates and enriches one item, and remembers it: [`analyze`] then
     /// [`decide`](Self::decide). The offline commands and the tests use this; the service
     /// analyses a batch in parallel and decides in order, which gives the same results.
     pub fn process(&mut self, raw: &RawItem, now: DateTime<Utc>) -> Outcome {
-        if self.seen(&raw.id) {
+        if self.seen(raw) {
             return Outcome::Dropped(DropReason::Duplicate);
         }
         match analyze(raw.clone(), &self.settings) {
@@ -216,6 +250,7 @@ impl Processor {
     pub fn decide(&mut self, a: Analysis, now: DateTime<Utc>) -> Outcome {
         let Analysis {
             raw,
+            raw_version,
             title,
             text,
             content_hash,
@@ -227,15 +262,48 @@ impl Processor {
             keywords,
             summary,
         } = a;
-        let duplicate = match self.exact.check(&raw.id, &content_hash) {
-            Verdict::SameId => return Outcome::Dropped(DropReason::Duplicate),
-            Verdict::SameContent(of) => {
-                Some(DuplicateInfo { of, kind: DuplicateKind::Exact, similarity: 1.0 })
+        let simhash_bits = u64::from_str_radix(&simhash, 16).unwrap_or(0);
+        let mut version = Version {
+            raw: raw_version,
+            source: hash32(raw.source_id.as_str()) as u8,
+            title: hash32(&title) as u16,
+            text: hash32(&text),
+            simhash: simhash_bits,
+            revision: 0,
+        };
+        let (duplicate, revision) = match self.exact.check(&raw.id, &content_hash) {
+            Verdict::SameId(previous) => {
+                let changed = match (previous.title != version.title, previous.text != version.text) {
+                    (true, true) => Some(RevisionChange::Both),
+                    (true, false) => Some(RevisionChange::Title),
+                    (false, true) => Some(RevisionChange::Text),
+                    (false, false) => None,
+                };
+                // Another feed's copy of the same link, or the same title and text again (the
+                // markup or a date changed): nothing new. This message is remembered, so
+                // that its redelivery is dropped before cleaning.
+                let Some(changed) = changed.filter(|_| previous.source == version.source) else {
+                    version = Version { raw: raw_version, ..previous };
+                    self.exact.record(&raw.id, &content_hash, None, version);
+                    return Outcome::Dropped(DropReason::Duplicate);
+                };
+                let similarity = if changed == RevisionChange::Title {
+                    1.0
+                } else {
+                    1.0 - (previous.simhash ^ simhash_bits).count_ones() as f32 / 64.0
+                };
+                // Numbers beyond 255 stay 255 in memory: an article corrected that often is
+                // rare enough for its later revisions to share a number.
+                version.revision = previous.revision.saturating_add(1);
+                let revision = Revision { number: u32::from(version.revision), changed, similarity };
+                // A revision is judged for copies like a new article, against others only.
+                let duplicate = self.copy(&raw.id, &content_hash, &signature);
+                (duplicate, Some(revision))
             }
-            Verdict::New => self
-                .near
-                .first_match(&signature, self.settings.near_dup_threshold, &raw.id)
-                .map(|(of, similarity)| DuplicateInfo { of, kind: DuplicateKind::Near, similarity }),
+            Verdict::SameContent(of) => {
+                (Some(DuplicateInfo { of, kind: DuplicateKind::Exact, similarity: 1.0 }), None)
+            }
+            Verdict::New => (self.copy(&raw.id, &content_hash, &signature), None),
         };
         let published_at = raw.published.or(raw.updated);
         let weighed = self.stories.weigh(&features);
@@ -246,8 +314,9 @@ impl Processor {
             .unwrap_or_else(|| StoryIndex::new_story_id(&raw.id));
         let keywords = keywords
             .top(self.settings.keywords, |f| weighed.idf_of(f).unwrap_or_else(|| self.stories.idf_of(f)));
-        self.exact.record(&raw.id, &content_hash, duplicate.as_ref().map(|d| &d.of));
-        if duplicate.is_none() {
+        self.exact.record(&raw.id, &content_hash, duplicate.as_ref().map(|d| &d.of), version);
+        // A revision's article is in the indexes already, under its first version.
+        if duplicate.is_none() && revision.is_none() {
             self.near.insert(&raw.id, signature);
             self.stories.insert(&story_id, features, published_at);
         }
@@ -274,7 +343,19 @@ impl Processor {
             story_id: Some(story_id),
             fingerprints: Fingerprints { content_hash, simhash: Some(simhash) },
             duplicate,
+            revision,
         }))
+    }
+
+    /// Whether an article is a copy of another remembered one: the same content, else near.
+    fn copy(&self, id: &ArticleId, content_hash: &str, signature: &Signature) -> Option<DuplicateInfo> {
+        match self.exact.copy_of(id, content_hash) {
+            Some(of) => Some(DuplicateInfo { of, kind: DuplicateKind::Exact, similarity: 1.0 }),
+            None => self
+                .near
+                .first_match(signature, self.settings.near_dup_threshold, id)
+                .map(|(of, similarity)| DuplicateInfo { of, kind: DuplicateKind::Near, similarity }),
+        }
     }
 
     /// Forgets the id of an article whose publish failed, so that its redelivery goes
@@ -289,9 +370,14 @@ impl Processor {
     /// start-up. `m` comes from [`recall`].
     pub fn remember(&mut self, m: Recalled) {
         if self.exact.seen_id(&m.id) {
+            // A later version replaces what is known of the article; its first version's
+            // signature and features stay in the indexes.
+            if m.version.revision > 0 {
+                self.exact.record(&m.id, &m.content_hash, m.copy_of.as_ref(), m.version);
+            }
             return;
         }
-        self.exact.record(&m.id, &m.content_hash, m.copy_of.as_ref());
+        self.exact.record(&m.id, &m.content_hash, m.copy_of.as_ref(), m.version);
         if let Some((signature, features, story)) = m.canonical {
             self.near.insert(&m.id, signature);
             self.stories.insert(&story, features, m.published);

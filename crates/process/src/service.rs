@@ -164,7 +164,7 @@ pub async fn run_with(
             // decided is caught again by `decide`.
             let fresh: Vec<bool> = {
                 let p = lock(&processor);
-                raws.iter().map(|r| !p.seen(&r.id)).collect()
+                raws.iter().map(|r| !p.seen(r)).collect()
             };
             let results = analyse(raws, fresh, settings, &metrics).await;
             if analysed_tx.send(Analysed { deliveries, results }).await.is_err() {

@@ -21,3 +21,15 @@ CREATE TABLE IF NOT EXISTS articles (
 CREATE INDEX IF NOT EXISTS articles_published_at ON articles (published_at);
 CREATE INDEX IF NOT EXISTS articles_source_id ON articles (source_id, published_at);
 CREATE INDEX IF NOT EXISTS articles_story_id ON articles (story_id);
+-- Earlier versions of revised articles (a correction replaces the row above; the version it
+-- replaced is kept here). `revision` is the number of the archived version (0: the first).
+CREATE TABLE IF NOT EXISTS article_revisions (
+    id            TEXT NOT NULL,
+    revision      INTEGER NOT NULL,
+    title         TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    content_hash  TEXT NOT NULL,
+    meta          TEXT NOT NULL,
+    archived_at   TEXT NOT NULL,
+    PRIMARY KEY (id, revision)
+);

@@ -79,3 +79,42 @@ impl<'a> Batch<'a> {
         written
     }
 }
+
+/// The earlier versions a batch must archive (in `article_revisions`) before it writes, so
+/// that a revision never overwrites the only copy of the version it replaces.
+#[derive(Debug, Default)]
+pub(crate) struct Archive<'a> {
+    /// A revision whose previous version is the stored row (read before the batch writes):
+    /// (id, number of that previous version, the revision's content hash; the row is archived
+    /// only if its hash differs, so that a redelivered revision archives nothing).
+    pub(crate) from_row: Vec<(&'a str, u32, &'a str)>,
+    /// An earlier version in the same batch, replaced by a revision after it: (that version,
+    /// its number).
+    pub(crate) in_batch: Vec<(&'a Article, u32)>,
+}
+
+impl<'a> Batch<'a> {
+    /// What to archive: see [`Archive`]. Empty unless the batch holds revisions.
+    pub(crate) fn archive(&self) -> Archive<'a> {
+        let mut plan = Archive::default();
+        for g in &self.groups {
+            for (k, &i) in g.iter().enumerate() {
+                let a = &self.articles[i];
+                let Some(r) = &a.revision else { continue };
+                let previous = k.checked_sub(1).map(|p| &self.articles[g[p]]);
+                match previous {
+                    None => plan.from_row.push((
+                        a.id.as_str(),
+                        r.number.saturating_sub(1),
+                        a.fingerprints.content_hash.as_str(),
+                    )),
+                    Some(p) if p.fingerprints.content_hash != a.fingerprints.content_hash => {
+                        plan.in_batch.push((p, p.revision.as_ref().map_or(0, |r| r.number)));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        plan
+    }
+}

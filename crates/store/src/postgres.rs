@@ -114,6 +114,38 @@ impl ArticleStore for PgStore {
         // their locks in the same order (and wait rather than deadlock).
         rows.sort_unstable_by(|a, b| a.id.cmp(&b.id));
 
+        // Revisions (rare): the versions they replace go to article_revisions first.
+        let archive = batch.archive();
+        for (id, number, new_hash) in &archive.from_row {
+            sqlx::query(
+                "INSERT INTO article_revisions (id, revision, title, body, content_hash, meta)
+                 SELECT id, $2, title, body, content_hash, meta FROM articles
+                 WHERE id = $1 AND content_hash <> $3
+                 ON CONFLICT (id, revision) DO NOTHING",
+            )
+            .bind(*id)
+            .bind(i32::try_from(*number).unwrap_or(i32::MAX))
+            .bind(*new_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::pg)?;
+        }
+        for (a, number) in &archive.in_batch {
+            sqlx::query(
+                "INSERT INTO article_revisions (id, revision, title, body, content_hash, meta)
+                 VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT (id, revision) DO NOTHING",
+            )
+            .bind(a.id.as_str())
+            .bind(i32::try_from(*number).unwrap_or(i32::MAX))
+            .bind(&a.title)
+            .bind(&a.text)
+            .bind(&a.fingerprints.content_hash)
+            .bind(meta_json(a)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::pg)?;
+        }
+
         let metas = rows.iter().map(|a| meta_json(a)).collect::<Result<Vec<_>, _>>()?;
         let written: HashMap<String, bool> = sqlx::query_as::<_, (String, bool)>(UPSERT)
             .bind(rows.iter().map(|a| a.id.as_str()).collect::<Vec<_>>())
@@ -178,5 +210,21 @@ impl ArticleStore for PgStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(StoreError::pg)?;
         Ok(())
+    }
+
+    async fn revisions(&self, id: &ArticleId) -> Result<Vec<(u32, Article)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT revision, title, body, meta::text AS meta FROM article_revisions WHERE id = $1 ORDER BY revision",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::pg)?;
+        rows.iter()
+            .map(|r| {
+                let n: i32 = sqlx::Row::try_get(r, "revision").map_err(StoreError::pg)?;
+                Ok((u32::try_from(n).unwrap_or(0), decode_row(r, StoreError::pg)?))
+            })
+            .collect()
     }
 }

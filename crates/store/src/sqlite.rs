@@ -119,6 +119,39 @@ impl ArticleStore for SqliteStore {
             .collect();
 
         let now = ts(Utc::now());
+        // Revisions (rare): the versions they replace go to article_revisions first.
+        let archive = batch.archive();
+        for (id, number, new_hash) in &archive.from_row {
+            sqlx::query(
+                "INSERT INTO article_revisions (id, revision, title, body, content_hash, meta, archived_at)
+                 SELECT id, ?, title, body, content_hash, meta, ? FROM articles
+                 WHERE id = ? AND content_hash <> ?
+                 ON CONFLICT (id, revision) DO NOTHING",
+            )
+            .bind(i64::from(*number))
+            .bind(&now)
+            .bind(*id)
+            .bind(*new_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::sqlite)?;
+        }
+        for (a, number) in &archive.in_batch {
+            sqlx::query(
+                "INSERT INTO article_revisions (id, revision, title, body, content_hash, meta, archived_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id, revision) DO NOTHING",
+            )
+            .bind(a.id.as_str())
+            .bind(i64::from(*number))
+            .bind(&a.title)
+            .bind(&a.text)
+            .bind(&a.fingerprints.content_hash)
+            .bind(meta_json(a)?)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::sqlite)?;
+        }
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_sql(chunk.len())));
             for a in chunk {
@@ -174,5 +207,21 @@ impl ArticleStore for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(StoreError::sqlite)?;
         Ok(())
+    }
+
+    async fn revisions(&self, id: &ArticleId) -> Result<Vec<(u32, Article)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT revision, title, body, meta FROM article_revisions WHERE id = ? ORDER BY revision",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::sqlite)?;
+        rows.iter()
+            .map(|r| {
+                let n: i64 = sqlx::Row::try_get(r, "revision").map_err(StoreError::sqlite)?;
+                Ok((u32::try_from(n).unwrap_or(0), decode_row(r, StoreError::sqlite)?))
+            })
+            .collect()
     }
 }

@@ -41,6 +41,9 @@ pub trait ArticleStore {
     async fn ping(&self) -> Result<(), StoreError>;
     /// The most recently published articles, newest first (undated ones last).
     async fn recent(&self, limit: u32) -> Result<Vec<Article>, StoreError>;
+    /// The earlier versions of a revised article, oldest first, each with its revision number
+    /// (0: the first version); the current version is the row itself ([`get`](Self::get)).
+    async fn revisions(&self, id: &ArticleId) -> Result<Vec<(u32, Article)>, StoreError>;
 }
 
 /// The configured store.
@@ -102,6 +105,12 @@ impl ArticleStore for Store {
         match self {
             Store::Sqlite(s) => s.recent(limit).await,
             Store::Postgres(s) => s.recent(limit).await,
+        }
+    }
+    async fn revisions(&self, id: &ArticleId) -> Result<Vec<(u32, Article)>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.revisions(id).await,
+            Store::Postgres(s) => s.revisions(id).await,
         }
     }
 }

@@ -66,6 +66,7 @@ fn article(n: usize, version: u32) -> Article {
             simhash: Some(format!("{:016x}", n * 31 + version as usize)),
         },
         duplicate: None,
+        revision: None,
     }
 }
 

@@ -98,7 +98,23 @@ pub struct FetcherMetrics {
     pub fetch_duration: Histogram,
     /// `newswire_fetcher_fetched_bytes_total`: body bytes received.
     pub fetched_bytes: IntCounter,
+    /// `newswire_fetcher_pages_total{result}`: article pages for teaser entries, by `result`
+    /// (see [`PAGE_RESULTS`]).
+    pub pages: IntCounterVec,
+    /// `newswire_fetcher_politeness_wait_seconds`: time a page or robots.txt request waited
+    /// for its host (per-host concurrency, rate, `Retry-After` and back-off).
+    pub politeness_wait: Histogram,
+    /// `newswire_fetcher_host_backoffs_total`: 429 and 503 answers that made a host wait.
+    pub host_backoffs: IntCounter,
 }
+
+/// The `result` values of `newswire_fetcher_pages_total`: `fetched` (the page's article
+/// replaced the entry's teaser), `kept_feed_text` (fetched, but the page gave no longer text),
+/// `failed` (HTTP, network, charset or not a page), `skipped_robots` (robots.txt disallows it),
+/// `deferred` (its host would have made it wait too long: the entry waits for the next poll),
+/// `skipped_limits` (deferred for 15 minutes: published with the feed's text). Each starts at 0.
+pub const PAGE_RESULTS: [&str; 6] =
+    ["fetched", "kept_feed_text", "failed", "skipped_robots", "deferred", "skipped_limits"];
 
 impl FetcherMetrics {
     /// Registers the fetcher's metrics.
@@ -111,6 +127,19 @@ impl FetcherMetrics {
         let fetched_bytes =
             IntCounter::new("newswire_fetcher_fetched_bytes_total", "Feed body bytes received.")?;
         registry.register(Box::new(fetched_bytes.clone()))?;
+        let pages = IntCounterVec::new(
+            Opts::new("newswire_fetcher_pages_total", "Article pages fetched for teaser entries, by result."),
+            &["result"],
+        )?;
+        registry.register(Box::new(pages.clone()))?;
+        for r in PAGE_RESULTS {
+            pages.with_label_values(&[r]);
+        }
+        let host_backoffs = IntCounter::new(
+            "newswire_fetcher_host_backoffs_total",
+            "429 and 503 answers that made a host wait (Retry-After or back-off).",
+        )?;
+        registry.register(Box::new(host_backoffs.clone()))?;
         Ok(Self {
             stage: StageCounters::new("fetcher", registry)?,
             polls,
@@ -121,6 +150,14 @@ impl FetcherMetrics {
                 registry,
             )?,
             fetched_bytes,
+            pages,
+            politeness_wait: histogram(
+                "newswire_fetcher_politeness_wait_seconds",
+                "Time a page or robots.txt request waited for its host.",
+                latency_buckets(),
+                registry,
+            )?,
+            host_backoffs,
         })
     }
 }

@@ -31,6 +31,27 @@ pub enum Route {
     Endless,
     /// An empty response with this status.
     Status(u16),
+    /// The whole response after a delay (a slow page: the request stays in flight meanwhile).
+    Delayed {
+        /// Time before the response.
+        delay: Duration,
+        /// `Content-Type` header.
+        content_type: String,
+        /// The bytes.
+        body: Vec<u8>,
+    },
+    /// `status` with `Retry-After: retry_after_secs` for the first `times` requests, then
+    /// `then` (a rate-limited or overloaded host).
+    Limited {
+        /// 429 or 503.
+        status: u16,
+        /// The `Retry-After` header, in seconds.
+        retry_after_secs: u64,
+        /// Requests answered so before `then`.
+        times: usize,
+        /// The route after that.
+        then: Box<Route>,
+    },
 }
 
 impl Route {
@@ -44,6 +65,29 @@ impl Route {
 struct Routes {
     map: Arc<Mutex<HashMap<String, Route>>>,
     hits: Arc<Mutex<HashMap<String, usize>>>,
+    /// Requests being answered now, and the most there ever were.
+    in_flight: Arc<Mutex<(usize, usize)>>,
+}
+
+/// Counts a request in flight until dropped.
+struct InFlight(Arc<Mutex<(usize, usize)>>);
+
+impl InFlight {
+    fn new(counter: &Arc<Mutex<(usize, usize)>>) -> Self {
+        if let Ok(mut c) = counter.lock() {
+            c.0 += 1;
+            c.1 = c.1.max(c.0);
+        }
+        Self(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.0.lock() {
+            c.0 = c.0.saturating_sub(1);
+        }
+    }
 }
 
 /// An HTTP server on 127.0.0.1 serving [`Route`]s; routes can be changed while it runs.
@@ -88,6 +132,11 @@ impl FeedServer {
     pub fn hits(&self, path: &str) -> usize {
         self.routes.hits.lock().map(|h| h.get(path).copied().unwrap_or(0)).unwrap_or(0)
     }
+
+    /// The most requests (all paths) the server was answering at one time.
+    pub fn max_in_flight(&self) -> usize {
+        self.routes.in_flight.lock().map(|c| c.1).unwrap_or(0)
+    }
 }
 
 impl Drop for FeedServer {
@@ -101,11 +150,29 @@ impl Drop for FeedServer {
 
 async fn serve(State(routes): State<Routes>, uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path().to_owned();
-    if let Ok(mut h) = routes.hits.lock() {
-        *h.entry(path.clone()).or_default() += 1;
+    let _in_flight = InFlight::new(&routes.in_flight);
+    let hits = match routes.hits.lock() {
+        Ok(mut h) => {
+            let n = h.entry(path.clone()).or_default();
+            *n += 1;
+            *n
+        }
+        Err(_) => 0,
+    };
+    let mut route = routes.map.lock().ok().and_then(|m| m.get(&path).cloned());
+    while let Some(Route::Limited { status, retry_after_secs, times, then }) = route {
+        if hits <= times {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+            return (status, [(header::RETRY_AFTER, retry_after_secs.to_string())]).into_response();
+        }
+        route = Some(*then);
     }
-    let route = routes.map.lock().ok().and_then(|m| m.get(&path).cloned());
     match route {
+        Some(Route::Limited { .. }) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Some(Route::Delayed { delay, content_type, body }) => {
+            tokio::time::sleep(delay).await;
+            ([(header::CONTENT_TYPE, content_type)], body).into_response()
+        }
         None => StatusCode::NOT_FOUND.into_response(),
         Some(Route::Status(s)) => {
             StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR).into_response()

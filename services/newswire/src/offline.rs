@@ -386,7 +386,7 @@ fn decide_and_print(
     out: &mut impl Write,
 ) -> bool {
     let (origins, raws): (Vec<String>, Vec<RawItem>) = pending.drain(..).unzip();
-    let fresh: Vec<bool> = raws.iter().map(|r| !processor.seen(&r.id)).collect();
+    let fresh: Vec<bool> = raws.iter().map(|r| !processor.seen(r)).collect();
     let analysed = analyze_batch(raws, &fresh, &env.settings.processor);
     for (origin, analysis) in origins.into_iter().zip(analysed) {
         let outcome = match analysis {

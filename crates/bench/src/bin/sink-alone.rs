@@ -172,6 +172,7 @@ impl Generator {
                 kind: DuplicateKind::Near,
                 similarity: 0.82,
             }),
+            revision: None,
             text,
             id,
         })

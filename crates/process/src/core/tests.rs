@@ -65,6 +65,54 @@ fn same_id_is_dropped_unless_its_publish_failed() {
 }
 
 #[test]
+fn a_changed_article_is_a_revision_and_an_unchanged_or_other_feeds_copy_is_not() {
+    let mut p = Processor::new(&ProcessorSettings::default());
+    let first = processed(p.process(&raw("https://a.example/1", "t", BODY), Utc::now()));
+    assert_eq!(first.revision, None);
+    // Only the markup changed: the same title and text, nothing to publish.
+    let markup = BODY.replace("<p>", "<p class=\"x\">");
+    assert_eq!(
+        p.process(&raw("https://a.example/1", "t", &markup), Utc::now()),
+        Outcome::Dropped(DropReason::Duplicate)
+    );
+    // A corrected text.
+    let corrected = BODY.replace("التعاون", "التعاون الوثيق");
+    let r1 = processed(p.process(&raw("https://a.example/1", "t", &corrected), Utc::now()));
+    let rev = r1.revision.clone().expect("a revision");
+    assert_eq!((rev.number, rev.changed), (1, RevisionChange::Text));
+    assert!(rev.similarity > 0.6 && rev.similarity < 1.0, "{}", rev.similarity);
+    assert_eq!(
+        (r1.id.clone(), r1.duplicate.clone(), r1.story_id.clone()),
+        (first.id.clone(), None, first.story_id.clone())
+    );
+    // Its redelivery is a repeat; a new title is revision 2.
+    assert_eq!(
+        p.process(&raw("https://a.example/1", "t", &corrected), Utc::now()),
+        Outcome::Dropped(DropReason::Duplicate)
+    );
+    let r2 = processed(p.process(&raw("https://a.example/1", "new title", &corrected), Utc::now()));
+    assert_eq!(
+        r2.revision.map(|r| (r.number, r.changed, r.similarity)),
+        Some((2, RevisionChange::Title, 1.0))
+    );
+    // The same link in another feed with other text is that feed's copy, not a revision.
+    let mut other = raw("https://a.example/1", "t", BODY);
+    other.source_id = SourceId::parse("other").unwrap();
+    assert_eq!(p.process(&other, Utc::now()), Outcome::Dropped(DropReason::Duplicate));
+}
+
+#[test]
+fn a_revision_whose_publish_failed_is_published_again_with_its_number() {
+    let mut p = Processor::new(&ProcessorSettings::default());
+    processed(p.process(&raw("https://a.example/1", "t", BODY), Utc::now()));
+    let corrected = raw("https://a.example/1", "t", &BODY.replace("التعاون", "التعاون الوثيق"));
+    let r1 = processed(p.process(&corrected, Utc::now()));
+    p.forget(&r1.id);
+    let again = processed(p.process(&corrected, Utc::now()));
+    assert_eq!(again.revision.map(|r| r.number), Some(1));
+}
+
+#[test]
 fn exact_and_near_copies_under_other_urls_are_marked_and_join_the_story() {
     let mut p = Processor::new(&ProcessorSettings::default());
     let a = processed(p.process(&raw("https://a.example/1", "t", BODY), Utc::now()));
@@ -145,7 +193,7 @@ fn parallel_analysis_and_ordered_decisions_match_one_at_a_time_and_repeat() {
             if batch.is_empty() {
                 break;
             }
-            let fresh: Vec<bool> = batch.iter().map(|r| !p.seen(&r.id)).collect();
+            let fresh: Vec<bool> = batch.iter().map(|r| !p.seen(r)).collect();
             for a in analyze_batch(batch, &fresh, &settings) {
                 out.push(match a {
                     Ok(a) => p.decide(a, now),
