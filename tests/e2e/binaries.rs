@@ -207,3 +207,52 @@ async fn newswire_run_runs_the_three_stages_in_one_process() {
     let status = terminate(child).await;
     assert!(status.success(), "newswire run did not exit cleanly on SIGTERM: {status}");
 }
+
+/// With `http_proxy` and friends in the environment, requests still go straight to the host
+/// (where the SSRF guard's resolver checks it), never through the proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_variables_in_the_environment_are_not_followed() {
+    let feeds = FeedServer::start().await;
+    let proxy = FeedServer::start().await;
+    let all = seeds::load();
+    feeds.set("/seeds.rss", Route::body("application/rss+xml", seeds::rss(&all)));
+    proxy.set("/seeds.rss", Route::body("application/rss+xml", seeds::rss(&all)));
+    let proxy_url = proxy.url("");
+    let mut env = vec![("NEWSWIRE_FETCHER__ALLOW_PRIVATE_NETWORKS", "true".to_owned())];
+    for var in ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"] {
+        env.push((var, proxy_url.clone()));
+    }
+    let out =
+        service("newswire", &env).args(["inspect", "feed", &feeds.url("/seeds.rss")]).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!((feeds.hits("/seeds.rss"), proxy.hits("/seeds.rss")), (1, 0), "fetched directly");
+}
+
+/// `newswire demo` runs on its own store and nats-server whatever the environment says: a
+/// configured SQLite file is neither deleted nor written, a configured PostgreSQL never used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_never_touches_the_configured_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let precious = dir.path().join("production.db");
+    std::fs::write(&precious, b"not a demo").unwrap();
+    let config = dir.path().join("production.toml");
+    std::fs::write(&config, format!("[sink]\nsqlite_path = {:?}\n", precious.display().to_string())).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = service(
+        "newswire",
+        &[
+            ("NEWSWIRE_CONFIG", config.display().to_string()),
+            // Nothing listens there: the demo would fail if it used it.
+            ("NEWSWIRE_SINK__DATABASE_URL", "postgres://nobody@127.0.0.1:1/production".to_owned()),
+        ],
+    )
+    .arg("demo")
+    .current_dir(&root)
+    .output()
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("Stored articles (5 in .newswire/demo.db"), "{stdout}");
+    assert_eq!(std::fs::read(&precious).unwrap(), b"not a demo");
+}

@@ -79,6 +79,9 @@ impl HttpFetcher {
             .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
             .redirect(redirect)
             .dns_resolver(guard.resolver())
+            // A proxy from `http_proxy`/`HTTPS_PROXY` would resolve the host itself, out of
+            // the guard's reach: newswire connects directly, always.
+            .no_proxy()
             .gzip(true)
             .build()
             .map_err(|e| FetchError::Network {

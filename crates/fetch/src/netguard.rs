@@ -1,5 +1,5 @@
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -141,14 +141,22 @@ fn is_global(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_global_v4(v4);
             }
-            let seg0 = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (seg0 & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (seg0 & 0xffc0) == 0xfe80 // link-local fe80::/10
-                || (seg0 == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
-                || v6 == Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0))
+            let s = v6.segments();
+            // Only global unicast (2000::/3) can be a public server: this refuses loopback,
+            // unspecified, IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::/96), discard, unique
+            // local, link-local and multicast at once.
+            if s[0] & 0xe000 != 0x2000 {
+                return false;
+            }
+            // 6to4 (2002::/16) carries an IPv4 address: it is as internal as that one.
+            if s[0] == 0x2002 {
+                let [a, b] = s[1].to_be_bytes();
+                let [c, d] = s[2].to_be_bytes();
+                return is_global_v4(Ipv4Addr::new(a, b, c, d));
+            }
+            !((s[0] == 0x2001 && s[1] < 0x0200) // IETF protocol assignments 2001::/23 (Teredo, ORCHID…)
+                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation 2001:db8::/32
+                || (s[0] == 0x3fff && s[1] < 0x1000)) // documentation 3fff::/20
         }
     }
 }
@@ -185,10 +193,26 @@ mod tests {
             "http://localhost:8080/",
             "http://[::ffff:192.168.0.1]/",
             "http://100.64.0.1/",
+            // IPv6 forms that embed an IPv4 address, and other special-purpose ranges.
+            "http://[::127.0.0.1]/",
+            "http://[64:ff9b::7f00:1]/",
+            "http://[64:ff9b:1::a00:1]/",
+            "http://[2002:7f00:1::]/",
+            "http://[2002:a00:1::1]/",
+            "http://[2001::1]/",
+            "http://[2001:db8::1]/",
+            "http://[100::1]/",
+            "http://[fd00::1]/",
+            "http://[ff02::1]/",
         ] {
             assert!(matches!(STRICT.parse(url), Err(FetchError::Refused { .. })), "{url}");
         }
         assert!(matches!(STRICT.parse("http://93.184.216.34/"), Ok(FeedUrl::Http(_))));
+        assert!(matches!(STRICT.parse("http://[2606:4700::1111]/"), Ok(FeedUrl::Http(_))));
+        assert!(
+            matches!(STRICT.parse("http://[2002:5db8:d822::1]/"), Ok(FeedUrl::Http(_))),
+            "6to4 of a public v4"
+        );
         assert!(matches!(STRICT.parse("file:///etc/passwd"), Err(FetchError::Refused { .. })));
         assert!(matches!(STRICT.parse("gopher://x/"), Err(FetchError::Refused { .. })));
         assert!(matches!(STRICT.parse("/tmp/feed.xml"), Err(FetchError::InvalidUrl { .. })));

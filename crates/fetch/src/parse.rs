@@ -101,7 +101,8 @@ pub fn parse_feed(
             source_id: ctx.source_id.clone(),
             feed_url: ctx.feed_url.clone(),
             guid,
-            link: canonical.as_ref().map(|c| c.as_str().to_owned()).or(link),
+            // Only a canonical http(s) URL: a `javascript:` or `data:` link is no article URL.
+            link: canonical.as_ref().map(|c| c.as_str().to_owned()),
             title,
             content,
             summary,
@@ -119,6 +120,9 @@ pub fn parse_feed(
             fetched_at: ctx.fetched_at,
             http: http.clone(),
         });
+    }
+    for item in &mut items {
+        item.sanitize();
     }
     Ok(ParsedFeed {
         title: feed.title.map(|t| t.content),
@@ -302,6 +306,40 @@ mod tests {
             e.contains("it links to the feed(s) https://x.example/rss.xml https://x.example/atom"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn nul_bytes_and_script_links_do_not_get_past_the_parser() {
+        let rss = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>\
+            <item><title>A&#0;B</title><link>javascript:alert(1)</link><guid>g1</guid>\
+            <category>world&#x0;</category><category>&#1;</category><author>x@y (Ann&#0;)</author>\
+            <description>text&#0; here</description></item>\
+            <item><title>C</title><link>data:text/html,&lt;script&gt;x()&lt;/script&gt;</link><guid>g2</guid></item>\
+            </channel></rss>";
+        let ctx = FeedContext {
+            source_id: SourceId::parse("t").unwrap(),
+            feed_url: "https://x.example/rss".into(),
+            base_url: Url::parse("https://x.example/rss").ok(),
+            language_hint: None,
+            category: Category::general(),
+            fetched_at: Utc::now(),
+            http: None,
+        };
+        // Written raw as well, in case the XML parser refuses the character references.
+        let raw = rss.replace("&#0;", "\u{0}").replace("&#x0;", "\u{0}").replace("&#1;", "\u{1}");
+        let mut parsed_any = false;
+        for body in [rss.to_owned(), raw] {
+            let Ok(parsed) = parse_feed(body.as_bytes(), Some("application/rss+xml"), &ctx) else { continue };
+            parsed_any = true;
+            assert_eq!(parsed.items.len(), 2);
+            for item in &parsed.items {
+                let json = serde_json::to_string(item).unwrap();
+                assert!(!json.contains("\\u0000") && !json.contains("\\u0001"), "{json}");
+                assert_eq!(item.link, None, "no script or data link: {json}");
+            }
+            assert!(parsed.items[0].feed_categories.iter().all(|c| c == "world"));
+        }
+        assert!(parsed_any, "at least one form of the feed must parse");
     }
 
     #[test]

@@ -123,10 +123,45 @@ impl RawItem {
         u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
     }
 
+    /// Makes an item from outside safe to carry on: NUL and other control characters (but
+    /// tab, line feed and carriage return) removed from every text field, empty authors and
+    /// categories dropped, and a `link` that is not an absolute `http(s)` URL removed (a
+    /// `javascript:` or `data:` link must never reach a consumer as the article's URL).
+    /// PostgreSQL's JSONB refuses `\u0000`, so one NUL would otherwise fail a whole batch.
+    pub fn sanitize(&mut self) {
+        fn clean(s: &mut String) {
+            if s.chars().any(is_unwanted_control) {
+                s.retain(|c| !is_unwanted_control(c));
+            }
+        }
+        for field in [&mut self.title, &mut self.content, &mut self.summary, &mut self.guid, &mut self.link]
+            .into_iter()
+            .flatten()
+        {
+            clean(field);
+        }
+        for list in [&mut self.authors, &mut self.feed_categories] {
+            list.iter_mut().for_each(clean);
+            list.retain(|s| !s.trim().is_empty());
+        }
+        let web = |l: &String| {
+            url::Url::parse(l.trim())
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        };
+        if self.link.as_ref().is_some_and(|l| !web(l)) {
+            self.link = None;
+        }
+    }
+
     /// The `Nats-Msg-Id` of this version of the entry: `<id>.<content_version in hex>`.
     pub fn msg_id(&self) -> String {
         format!("{}.{:016x}", self.id, self.content_version())
     }
+}
+
+/// Control characters that carry no text: all but tab, line feed and carriage return.
+fn is_unwanted_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
 }
 
 /// Kind of a named entity.

@@ -90,6 +90,8 @@ fn hash32(s: &str) -> u32 {
 /// `Err` when neither title nor text survives cleaning.
 pub fn analyze(mut raw: RawItem, settings: &ProcessorSettings) -> Result<Analysis, DropReason> {
     let raw_version = raw_version(&raw);
+    // The bus may carry items from other producers: the same boundary rules as the fetcher's.
+    raw.sanitize();
     let title = raw.title.take().as_deref().map(clean_title).unwrap_or_default();
     // Taken out of the item, so that the markup is freed here, on the analysing thread.
     let (content, teaser) = (raw.content.take(), raw.summary.take());

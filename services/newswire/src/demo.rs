@@ -22,9 +22,21 @@ pub struct DemoArgs {
     keep: bool,
 }
 
+/// The demo's own configuration file and store: whatever `--config`, `NEWSWIRE_CONFIG` or
+/// `NEWSWIRE_SINK__*` say, the demo never writes into (or deletes) a configured store.
+const DEMO_CONFIG: &str = "config/demo.toml";
+const DEMO_STORE: &str = ".newswire/demo.db";
+
 pub async fn run(config: Option<PathBuf>, args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let config = config.unwrap_or_else(|| PathBuf::from("config/demo.toml"));
-    let mut settings = Settings::load(Some(&config))?;
+    if let Some(c) = config.filter(|c| c.as_path() != std::path::Path::new(DEMO_CONFIG)) {
+        eprintln!(
+            "newswire demo: not using {}: the demo runs on {DEMO_CONFIG}, its own store ({DEMO_STORE}) and its own nats-server",
+            c.display()
+        );
+    }
+    let mut settings = Settings::load(Some(std::path::Path::new(DEMO_CONFIG)))?;
+    settings.sink.database_url = None;
+    settings.sink.sqlite_path = PathBuf::from(DEMO_STORE);
     init_logging(&settings.log)?;
     let started = Instant::now();
 

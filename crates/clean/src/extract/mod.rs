@@ -34,7 +34,7 @@ pub const MAX_PAGE_BYTES: usize = 8 << 20;
 const MIN_MAIN_CHARS: usize = 250;
 
 /// Nesting beyond this depth is flattened before parsing (see [`flatten_deep_nesting`]).
-const MAX_DEPTH: usize = 512;
+pub(crate) const MAX_DEPTH: usize = 512;
 
 /// What [`extract_article`] found in a page.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
