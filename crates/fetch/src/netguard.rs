@@ -154,9 +154,14 @@ fn is_global(ip: IpAddr) -> bool {
                 let [c, d] = s[2].to_be_bytes();
                 return is_global_v4(Ipv4Addr::new(a, b, c, d));
             }
-            !((s[0] == 0x2001 && s[1] < 0x0200) // IETF protocol assignments 2001::/23 (Teredo, ORCHID…)
-                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation 2001:db8::/32
-                || (s[0] == 0x3fff && s[1] < 0x1000)) // documentation 3fff::/20
+            let special = match s[0] {
+                // IETF protocol assignments 2001::/23 (Teredo, ORCHID…), documentation 2001:db8::/32
+                0x2001 => s[1] < 0x0200 || s[1] == 0x0db8,
+                // documentation 3fff::/20
+                0x3fff => s[1] < 0x1000,
+                _ => false,
+            };
+            !special
         }
     }
 }
