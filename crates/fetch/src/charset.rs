@@ -8,7 +8,10 @@
 //! 5. statistical detection (chardetng).
 //!
 //! A label of UTF-8 (from 2 or 3) on bytes that are not UTF-8 is treated as a lie and detection
-//! decides, since that is the usual failure of legacy sites behind modern servers.
+//! decides, since that is the usual failure of legacy sites behind modern servers, unless the
+//! bytes are UTF-8 with a few bad bytes (a truncated character, one stray byte): then they are
+//! decoded as UTF-8, and only the bad bytes become U+FFFD. Re-decoding a whole Arabic feed as
+//! another charset for one bad byte would turn every entry into mojibake.
 
 use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
 
@@ -69,7 +72,7 @@ fn decode(
         if enc == UTF_16LE || enc == UTF_16BE {
             continue;
         }
-        if enc == UTF_8 && std::str::from_utf8(bytes).is_err() {
+        if enc == UTF_8 && std::str::from_utf8(bytes).is_err() && !mostly_utf8(bytes) {
             break; // a lying UTF-8 label: let detection decide
         }
         return Ok(lossy(enc, bytes, source));
@@ -77,10 +80,25 @@ fn decode(
     if let Ok(s) = std::str::from_utf8(bytes) {
         return Ok(Decoded { text: s.to_owned(), encoding: UTF_8.name(), decided_by: "utf8" });
     }
+    if mostly_utf8(bytes) {
+        return Ok(lossy(UTF_8, bytes, "utf8"));
+    }
     let mut det = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
     det.feed(bytes, true);
     let enc = det.guess(None, chardetng::Utf8Detection::Allow);
     Ok(lossy(enc, bytes, "detected"))
+}
+
+/// Whether `bytes` are UTF-8 text with a few bad bytes: at least 20 valid non-ASCII characters
+/// per invalid sequence. Text in a legacy single-byte charset (windows-1256, ISO-8859-x) has
+/// high bytes that almost never form valid UTF-8 sequences, so it fails this by far.
+fn mostly_utf8(bytes: &[u8]) -> bool {
+    let (mut valid, mut invalid) = (0usize, 0usize);
+    for chunk in bytes.utf8_chunks() {
+        valid += chunk.valid().chars().filter(|c| !c.is_ascii()).count();
+        invalid += usize::from(!chunk.invalid().is_empty());
+    }
+    valid > 0 && valid >= 20 * invalid
 }
 
 fn lossy(enc: &'static Encoding, bytes: &[u8], decided_by: &'static str) -> Decoded {
@@ -177,6 +195,30 @@ fn rewrite_xml_declaration(text: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_bad_byte_in_utf8_arabic_stays_one_replacement_character() {
+        let entry = "<item><title>تلقى وزير الخارجية الروسي اتصالا هاتفيا من نظيره الأميركي</title></item>";
+        let good = format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><rss><channel>{}</channel></rss>",
+            entry.repeat(3)
+        );
+        let mut bytes = good.clone().into_bytes();
+        // A stray byte between two elements, in the middle of the feed.
+        let at = good.match_indices("<item>").nth(1).map_or(0, |(i, _)| i);
+        bytes.insert(at, 0xff);
+        for content_type in [Some("application/rss+xml; charset=utf-8"), None] {
+            let d = decode_body(&bytes, content_type, "t").unwrap();
+            assert_eq!(d.encoding, "UTF-8", "{content_type:?}");
+            assert_eq!(d.text.matches('\u{fffd}').count(), 1);
+            assert_eq!(d.text.matches("تلقى وزير الخارجية الروسي").count(), 3, "every entry intact");
+        }
+        // A windows-1256 body labelled UTF-8 is still found out.
+        let (cp1256, _, _) = encoding_rs::WINDOWS_1256.encode(&good);
+        let d = decode_body(&cp1256, Some("text/xml; charset=utf-8"), "t").unwrap();
+        assert_eq!(d.encoding, "windows-1256");
+        assert!(d.text.contains("تلقى وزير"));
+    }
 
     #[test]
     fn windows_1256_declared_in_xml_is_decoded_and_redeclared() {
