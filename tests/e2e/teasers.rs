@@ -233,3 +233,25 @@ async fn an_entry_whose_host_asks_for_a_long_wait_is_held_back_then_completed() 
 async fn exposition(admin: &newswire_telemetry::AdminServer) -> String {
     newswire_testkit::http_get(&format!("http://{}/metrics", admin.addr)).await.1
 }
+
+/// An entry larger than a NATS message (1 MiB by default) is cut to fit and published, with a
+/// counter; it used to fail on every poll forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_larger_than_a_bus_message_is_trimmed_and_stored() {
+    let p = spawn_pipeline(Backend::Sqlite).await;
+    let all = seeds::load();
+    let huge = "<p>".to_owned() + &"نص طويل جدا لمقال ضخم يتجاوز حد الرسالة. ".repeat(40_000) + "</p>";
+    assert!(huge.len() > 1_500_000);
+    let big_rss = seeds::rss(&all).replacen(
+        "<content:encoded><![CDATA[",
+        &format!("<content:encoded><![CDATA[{huge}"),
+        1,
+    );
+    p.feeds.set("/big.rss", Route::body("application/rss+xml", big_rss));
+    let results = p.poll(&[("big", "/big.rss")]).await;
+    let stats = results[0].1.as_ref().unwrap_or_else(|e| panic!("poll: {e}"));
+    assert_eq!((stats.published, stats.failed), (all.len(), 0), "every entry on the bus");
+    assert_eq!(p.wait_for_articles(all.len() as u64).await, all.len() as u64);
+    let metrics = newswire_testkit::http_get(&format!("http://{}/metrics", p.fetcher_admin.addr)).await.1;
+    assert_eq!(metric_value(&metrics, "newswire_fetcher_items_trimmed_total"), 1.0);
+}

@@ -154,6 +154,11 @@ impl Bus {
         Ok(())
     }
 
+    /// The largest message the server accepts (its `max_payload`, 1 MiB by default).
+    pub fn max_payload(&self) -> usize {
+        self.client.server_info().max_payload
+    }
+
     /// Publishes a raw item on `<root>.raw.<source>` and waits for the server's ack.
     pub async fn publish_raw(&self, item: &RawItem) -> Result<Published, BusError> {
         self.publish_json(self.subjects.raw(&item.source_id), item.id.as_str(), item).await

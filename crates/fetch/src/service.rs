@@ -200,6 +200,15 @@ impl Fetcher {
             }
             (to_publish, positions) = (kept, kept_positions);
         }
+        // An entry larger than a bus message would fail on every poll: its text is cut to fit
+        // (headers and the JetStream envelope take the last few KiB).
+        let limit = self.bus.max_payload().saturating_sub(8 * 1024);
+        for item in &mut to_publish {
+            if item.trim_to(limit) {
+                self.metrics.items_trimmed.inc();
+                tracing::warn!(message = "Entry too large for a bus message: its text was cut.", item_id = %item.id, limit);
+            }
+        }
         let changed: Vec<bool> =
             positions.iter().map(|p| changed.get(*p).copied().unwrap_or(false)).collect();
         let results = self.bus.publish_raw_batch(&to_publish, &changed).await;

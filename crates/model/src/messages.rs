@@ -153,6 +153,35 @@ impl RawItem {
         }
     }
 
+    /// Shortens `content`, then `summary`, until the item's JSON fits in `max_bytes`, cutting
+    /// at a character boundary. Returns whether anything was cut. An entry larger than the
+    /// bus's message limit would otherwise never be published (and be retried on every poll).
+    pub fn trim_to(&mut self, max_bytes: usize) -> bool {
+        let mut trimmed = false;
+        for _ in 0..8 {
+            let size = serde_json::to_vec(self).map_or(usize::MAX, |v| v.len());
+            if size <= max_bytes {
+                return trimmed;
+            }
+            // JSON escaping makes the text a little larger than its bytes: cut the excess and
+            // a margin, from the longer field first.
+            let excess = size - max_bytes + 1024;
+            let field = match (&mut self.content, &mut self.summary) {
+                (Some(c), Some(s)) if s.len() > c.len() => s,
+                (Some(c), _) if !c.is_empty() => c,
+                (_, Some(s)) if !s.is_empty() => s,
+                _ => return trimmed,
+            };
+            let mut keep = field.len().saturating_sub(excess);
+            while !field.is_char_boundary(keep) {
+                keep -= 1;
+            }
+            field.truncate(keep);
+            trimmed = true;
+        }
+        trimmed
+    }
+
     /// The `Nats-Msg-Id` of this version of the entry: `<id>.<content_version in hex>`.
     pub fn msg_id(&self) -> String {
         format!("{}.{:016x}", self.id, self.content_version())

@@ -106,6 +106,9 @@ pub struct FetcherMetrics {
     pub politeness_wait: Histogram,
     /// `newswire_fetcher_host_backoffs_total`: 429 and 503 answers that made a host wait.
     pub host_backoffs: IntCounter,
+    /// `newswire_fetcher_items_trimmed_total`: entries whose text was shortened to fit in a
+    /// bus message.
+    pub items_trimmed: IntCounter,
 }
 
 /// The `result` values of `newswire_fetcher_pages_total`: `fetched` (the page's article
@@ -140,6 +143,11 @@ impl FetcherMetrics {
             "429 and 503 answers that made a host wait (Retry-After or back-off).",
         )?;
         registry.register(Box::new(host_backoffs.clone()))?;
+        let items_trimmed = IntCounter::new(
+            "newswire_fetcher_items_trimmed_total",
+            "Entries whose text was shortened to fit in a bus message.",
+        )?;
+        registry.register(Box::new(items_trimmed.clone()))?;
         Ok(Self {
             stage: StageCounters::new("fetcher", registry)?,
             polls,
@@ -158,6 +166,7 @@ impl FetcherMetrics {
                 registry,
             )?,
             host_backoffs,
+            items_trimmed,
         })
     }
 }
