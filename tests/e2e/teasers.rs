@@ -255,3 +255,54 @@ async fn an_entry_larger_than_a_bus_message_is_trimmed_and_stored() {
     let metrics = newswire_testkit::http_get(&format!("http://{}/metrics", p.fetcher_admin.addr)).await.1;
     assert_eq!(metric_value(&metrics, "newswire_fetcher_items_trimmed_total"), 1.0);
 }
+
+/// Hosts that accept connections and never answer take a fetch slot for at most the read
+/// timeout, and then back off: the healthy feed keeps being polled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_hosts_do_not_starve_the_healthy_feeds() {
+    let p = spawn_pipeline(Backend::Sqlite).await;
+    // Twenty listeners that accept and hold every connection without a byte of answer.
+    let mut urls = Vec::new();
+    for _ in 0..20 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        urls.push(format!("http://{}/feed.xml", listener.local_addr().unwrap()));
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+    }
+    let all = seeds::load();
+    p.feeds.set("/healthy.rss", Route::body("application/rss+xml", seeds::rss(&all)));
+    let mut toml = String::new();
+    for (i, u) in urls.iter().enumerate() {
+        toml.push_str(&format!("[[feed]]\nid = \"hang{i}\"\nurl = \"{u}\"\npoll_interval_secs = 1\n\n"));
+    }
+    toml.push_str(&format!(
+        "[[feed]]\nid = \"healthy\"\nurl = \"{}\"\npoll_interval_secs = 1\n",
+        p.feeds.url("/healthy.rss")
+    ));
+    let mut settings = p.settings.fetcher.clone();
+    settings.read_timeout_secs = 1;
+    settings.max_concurrency = 4;
+    let guard = newswire_fetch::NetGuard { allow_private: true, allow_files: false };
+    let list = newswire_fetch::FeedList::parse(&toml, "test", &guard, Duration::from_secs(1)).unwrap();
+    let registry = newswire_telemetry::Registry::new();
+    let metrics = newswire_telemetry::metrics::FetcherMetrics::new(&registry).unwrap();
+    let fetcher = newswire_fetch::service::Fetcher::new(
+        newswire_fetch::HttpFetcher::new(&settings).unwrap(),
+        p.bus.clone(),
+        metrics,
+    );
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn(fetcher.run(list, settings.max_concurrency, shutdown.clone()));
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    shutdown.cancel();
+    let _ = run.await;
+    // Polled every second when healthy. Without back-off the twenty hanging feeds need 5 s of
+    // the four slots every round, and the healthy one waits its turn behind them each time:
+    // 7 polls in 20 s when measured; 14 with the back-off.
+    let hits = p.feeds.hits("/healthy.rss");
+    assert!(hits >= 11, "the healthy feed was polled {hits} times in 20 s");
+}

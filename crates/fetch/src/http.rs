@@ -77,6 +77,7 @@ impl HttpFetcher {
             .user_agent(settings.user_agent.clone())
             .timeout(settings.timeout())
             .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
+            .read_timeout(Duration::from_secs(settings.read_timeout_secs.max(1)))
             .redirect(redirect)
             .dns_resolver(guard.resolver())
             // A proxy from `http_proxy`/`HTTPS_PROXY` would resolve the host itself, out of

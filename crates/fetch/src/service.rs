@@ -19,6 +19,13 @@ use crate::{
     parse_feed,
 };
 
+/// The wait before a feed's next poll after `failures` failed polls in a row: its interval,
+/// doubled per failure, at most an hour (or the interval, if that is longer).
+pub fn failure_backoff(interval: Duration, failures: u32) -> Duration {
+    let cap = interval.max(Duration::from_secs(3600));
+    interval.saturating_mul(1 << failures.min(16)).min(cap)
+}
+
 /// What one poll of one feed did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PollStats {
@@ -288,14 +295,24 @@ impl Fetcher {
                 async move {
                     let mut validators = Validators::default();
                     let mut next = tokio::time::Instant::now() + offset;
+                    // Failed polls in a row: a feed that keeps failing (a host that never
+                    // answers) waits longer and longer, so that it does not take a fetch slot
+                    // from the healthy feeds every round.
+                    let mut failures: u32 = 0;
                     loop {
                         tokio::select! {
                             () = shutdown.cancelled() => return,
                             () = tokio::time::sleep_until(next) => {}
                         }
-                        next = tokio::time::Instant::now() + feed.poll_interval;
+                        next = tokio::time::Instant::now() + failure_backoff(feed.poll_interval, failures);
                         let Ok(_permit) = permits.acquire().await else { return };
-                        match this.poll(&feed, &mut validators).await {
+                        let result = this.poll(&feed, &mut validators).await;
+                        failures = if result.is_ok() { 0 } else { failures.saturating_add(1) };
+                        if failures > 0 {
+                            next =
+                                tokio::time::Instant::now() + failure_backoff(feed.poll_interval, failures);
+                        }
+                        match result {
                             Ok(s) if s.not_modified => tracing::debug!(message = "Feed not modified."),
                             Ok(s) => tracing::info!(
                                 message = "Feed polled.",

@@ -18,6 +18,9 @@ pub struct FetcherSettings {
     pub timeout_secs: u64,
     /// Connect time limit.
     pub connect_timeout_secs: u64,
+    /// Longest wait for any single read, the response's first byte included: a host that
+    /// accepts the connection and never answers is given up on here, not at `timeout_secs`.
+    pub read_timeout_secs: u64,
     /// Bodies larger than this are refused (and the transfer stopped), in bytes.
     pub max_body_bytes: usize,
     /// Redirects followed at most.
@@ -54,6 +57,7 @@ impl Default for FetcherSettings {
             max_concurrency: 16,
             timeout_secs: 30,
             connect_timeout_secs: 10,
+            read_timeout_secs: 10,
             max_body_bytes: 10 * 1024 * 1024,
             max_redirects: 5,
             user_agent: concat!("newswire/", env!("CARGO_PKG_VERSION"), " (+feed fetcher)").to_owned(),
