@@ -15,5 +15,6 @@ mod helpers;
 mod pipeline;
 mod reliability;
 mod replicas;
+mod sink_faults;
 mod teasers;
 mod tidy;

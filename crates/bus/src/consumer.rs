@@ -195,6 +195,13 @@ impl Delivery {
         self.msg.ack().await.map_err(|e| BusError::Ack(e.to_string()))
     }
 
+    /// Tells the server the message is still being worked on (`+WPI`): its `ack_wait` starts
+    /// again, so it is not redelivered meanwhile, and the delivery count does not grow. The
+    /// sink sends this while it waits for its store to come back.
+    pub async fn in_progress(&self) -> Result<(), BusError> {
+        self.msg.ack_with(AckKind::Progress).await.map_err(|e| BusError::Ack(e.to_string()))
+    }
+
     /// Asks for redelivery after `delay` (backing off so a sick database is not hammered).
     pub async fn nak(&self, delay: Duration) -> Result<(), BusError> {
         self.msg.ack_with(AckKind::Nak(Some(delay))).await.map_err(|e| BusError::Ack(e.to_string()))

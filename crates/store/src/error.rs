@@ -1,7 +1,30 @@
-/// What the sink can do about a [`StoreError`].
+/// What the sink can do about a [`StoreError`]: the kind is what callers act on; the error
+/// itself keeps the driver's error as its source.
+///
+/// The mapping, from [`StoreError::kind`]:
+///
+/// | Error | Kind |
+/// |---|---|
+/// | [`StoreError::Config`], `sqlx::Error::Configuration` | [`Fatal`](Self::Fatal) |
+/// | IO errors (connection refused or reset, broken pipe), `PoolTimedOut`, `PoolClosed`, `WorkerCrashed`, `Tls` | [`Unavailable`](Self::Unavailable) |
+/// | PostgreSQL SQLSTATE class `08` (connection exception), `53` (insufficient resources: disk full, out of memory, too many connections), `57P01`..`57P03` (admin/crash shutdown, cannot connect now), `58` (system error, I/O), `40001` (serialization failure), `40P01` (deadlock), `25006` (read-only transaction: a standby) | [`Unavailable`](Self::Unavailable) |
+/// | PostgreSQL SQLSTATE class `22` (data exception: `22P05` untranslatable character such as `\u0000` in JSONB, `22021` invalid byte sequence such as a NUL in text, `22P02` invalid text representation, …), `23` (integrity constraint violation), `54` (program limit exceeded: a row or value too large) | [`Rejected`](Self::Rejected) |
+/// | SQLite primary result codes `SQLITE_BUSY`, `SQLITE_LOCKED`, `SQLITE_NOMEM`, `SQLITE_IOERR`, `SQLITE_FULL` (disk full), `SQLITE_CANTOPEN`, `SQLITE_PROTOCOL`, `SQLITE_READONLY` | [`Unavailable`](Self::Unavailable) |
+/// | SQLite `SQLITE_CONSTRAINT` (and its extended codes), `SQLITE_TOOBIG`, `SQLITE_MISMATCH` | [`Rejected`](Self::Rejected) |
+/// | `sqlx::Error::Encode`, [`StoreError::Decode`] (an article that does not serialise) | [`Rejected`](Self::Rejected) |
+/// | anything else (other SQLSTATEs, protocol errors, …) | [`Transient`](Self::Transient) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreErrorKind {
-    /// The database is unreachable, busy or failing: nack and retry later.
+    /// The store is down, unreachable, full or busy: nothing is wrong with the data. The sink
+    /// keeps the messages, stops pulling and retries the same batch until the store is back;
+    /// it never dead-letters for this.
+    Unavailable,
+    /// The database refused this data (a row-level error): retrying the same rows cannot
+    /// succeed. The sink bisects the batch to store the rest and dead-letters the rejected
+    /// article(s).
+    Rejected,
+    /// Unclassified: possibly passing. The batch is nacked with back-off; a message on its
+    /// last delivery is dead-lettered (reason `store`).
     Transient,
     /// The configuration is wrong (bad URL, unwritable file): stop.
     Fatal,
@@ -21,7 +44,7 @@ pub enum StoreError {
     /// The configuration is unusable.
     #[error("invalid store configuration: {0}")]
     Config(String),
-    /// A stored row does not decode.
+    /// A stored row does not decode, or an article does not encode.
     #[error("stored article does not decode: {0}")]
     Decode(#[from] serde_json::Error),
 }
@@ -34,12 +57,116 @@ impl StoreError {
         StoreError::Db { backend: "postgres", source }
     }
 
-    /// Whether to retry or stop.
+    /// What to do about it: see the table on [`StoreErrorKind`].
     pub fn kind(&self) -> StoreErrorKind {
         match self {
             StoreError::Config(_) => StoreErrorKind::Fatal,
-            StoreError::Db { source: sqlx::Error::Configuration(_), .. } => StoreErrorKind::Fatal,
-            _ => StoreErrorKind::Transient,
+            StoreError::Decode(_) => StoreErrorKind::Rejected,
+            StoreError::Db { backend, source } => sqlx_kind(backend, source),
         }
+    }
+
+    /// The database's own message for a database error (what it said about the row), else the
+    /// whole error.
+    pub fn db_message(&self) -> String {
+        match self {
+            StoreError::Db { source: sqlx::Error::Database(e), .. } => match e.code() {
+                Some(code) => format!("{} (code {code})", e.message()),
+                None => e.message().to_owned(),
+            },
+            other => other.to_string(),
+        }
+    }
+}
+
+fn sqlx_kind(backend: &str, e: &sqlx::Error) -> StoreErrorKind {
+    match e {
+        sqlx::Error::Configuration(_) => StoreErrorKind::Fatal,
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => StoreErrorKind::Unavailable,
+        sqlx::Error::Encode(_) => StoreErrorKind::Rejected,
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) if backend == "sqlite" => sqlite_kind(&code),
+            Some(code) => pg_kind(&code),
+            None => StoreErrorKind::Transient,
+        },
+        _ => StoreErrorKind::Transient,
+    }
+}
+
+/// By SQLSTATE (five characters: a two-character class, then the condition).
+fn pg_kind(sqlstate: &str) -> StoreErrorKind {
+    match sqlstate {
+        "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "25006" => StoreErrorKind::Unavailable,
+        s if s.starts_with("08") || s.starts_with("53") || s.starts_with("58") => StoreErrorKind::Unavailable,
+        s if s.starts_with("22") || s.starts_with("23") || s.starts_with("54") => StoreErrorKind::Rejected,
+        _ => StoreErrorKind::Transient,
+    }
+}
+
+/// By SQLite result code: sqlx reports the extended code, whose low byte is the primary one.
+fn sqlite_kind(code: &str) -> StoreErrorKind {
+    const BUSY: i64 = 5;
+    const LOCKED: i64 = 6;
+    const NOMEM: i64 = 7;
+    const READONLY: i64 = 8;
+    const IOERR: i64 = 10;
+    const FULL: i64 = 13;
+    const CANTOPEN: i64 = 14;
+    const PROTOCOL: i64 = 15;
+    const TOOBIG: i64 = 18;
+    const CONSTRAINT: i64 = 19;
+    const MISMATCH: i64 = 20;
+    match code.parse::<i64>().map(|c| c & 0xff) {
+        Ok(BUSY | LOCKED | NOMEM | READONLY | IOERR | FULL | CANTOPEN | PROTOCOL) => {
+            StoreErrorKind::Unavailable
+        }
+        Ok(TOOBIG | CONSTRAINT | MISMATCH) => StoreErrorKind::Rejected,
+        _ => StoreErrorKind::Transient,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_map_to_kinds() {
+        for s in ["22P05", "22021", "22P02", "23505", "23502", "54000", "54001"] {
+            assert_eq!(pg_kind(s), StoreErrorKind::Rejected, "{s}");
+        }
+        for s in ["08006", "08001", "53100", "53300", "57P01", "57P03", "58030", "40001", "40P01"] {
+            assert_eq!(pg_kind(s), StoreErrorKind::Unavailable, "{s}");
+        }
+        for s in ["42P01", "XX000", "57014", ""] {
+            assert_eq!(pg_kind(s), StoreErrorKind::Transient, "{s}");
+        }
+    }
+
+    #[test]
+    fn sqlite_codes_map_to_kinds() {
+        // 2067 = SQLITE_CONSTRAINT_UNIQUE, 1299 = SQLITE_CONSTRAINT_NOTNULL, 18 TOOBIG, 20 MISMATCH.
+        for c in ["19", "2067", "1299", "18", "20"] {
+            assert_eq!(sqlite_kind(c), StoreErrorKind::Rejected, "{c}");
+        }
+        // 5 BUSY, 517 BUSY_SNAPSHOT, 13 FULL, 10 IOERR, 266 IOERR_READ, 14 CANTOPEN, 8 READONLY.
+        for c in ["5", "517", "13", "10", "266", "14", "8"] {
+            assert_eq!(sqlite_kind(c), StoreErrorKind::Unavailable, "{c}");
+        }
+        for c in ["1", "11", "x"] {
+            assert_eq!(sqlite_kind(c), StoreErrorKind::Transient, "{c}");
+        }
+    }
+
+    #[test]
+    fn non_database_errors_map_to_kinds() {
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(StoreError::pg(sqlx::Error::Io(io)).kind(), StoreErrorKind::Unavailable);
+        assert_eq!(StoreError::pg(sqlx::Error::PoolTimedOut).kind(), StoreErrorKind::Unavailable);
+        assert_eq!(StoreError::Config("x".into()).kind(), StoreErrorKind::Fatal);
+        assert_eq!(StoreError::pg(sqlx::Error::Protocol("x".into())).kind(), StoreErrorKind::Transient);
     }
 }

@@ -1,5 +1,7 @@
 //! The sink's async shell: consume articles in batches, commit, then ack.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use newswire_bus::{Bus, BusError, ConsumerRole, Delivery, decode_batch};
@@ -8,15 +10,33 @@ use newswire_telemetry::Health;
 use newswire_telemetry::metrics::SinkMetrics;
 use tokio_util::sync::CancellationToken;
 
-use crate::{ArticleStore, SinkSettings, Store, StoreErrorKind};
+use crate::{ArticleStore, SinkSettings, Store, StoreError, StoreErrorKind, UpsertResult};
+
+/// First wait after the store was found unavailable; doubled after each failed retry.
+const FIRST_RETRY: Duration = Duration::from_millis(500);
+/// Longest wait between two retries while the store is unavailable.
+const MAX_RETRY: Duration = Duration::from_secs(30);
 
 /// Consumes articles until `shutdown`, storing each batch in one transaction.
 ///
 /// Acks are sent only after the commit: a crash before it means redelivery, and the upsert
 /// makes a redelivered article a no-op (`unchanged`), so each article is stored exactly once.
-/// Undecodable messages are dead-lettered at once. When the database fails, the whole batch is
-/// nacked with back-off (and `/readyz` reports it); a message on its last delivery is
-/// dead-lettered instead, so nothing is silently lost.
+/// Undecodable messages are dead-lettered at once (reason `decode`). What happens when the
+/// upsert fails depends on the error's [`StoreErrorKind`]:
+///
+/// - `Rejected` (the database refused some row): the batch is bisected, recursively, so that
+///   every good article is stored and acked and each rejected one is isolated and
+///   dead-lettered (reason `invalid`) with the database's message. Halving ends at single
+///   articles, so an article takes part in at most ⌈log2 n⌉ + 1 upserts.
+/// - `Unavailable` (the store is down, full or busy): nothing is acked, nacked or
+///   dead-lettered. The sink stops pulling, keeps the batch's messages in progress (`+WPI`, so
+///   the server neither redelivers them nor counts deliveries) and retries the same batch
+///   after 0.5 s, 1 s, 2 s … up to 30 s, with `/readyz` not ready and
+///   `newswire_sink_store_unavailable` at 1 until a retry succeeds. `shutdown` ends the wait
+///   at once; the messages are then redelivered after `ack_wait`.
+/// - `Transient` (unclassified): the batch is nacked with back-off; a message on its last
+///   delivery is dead-lettered (reason `store`), so nothing is silently lost.
+/// - `Fatal` (configuration): the batch is nacked and the sink stops.
 pub async fn run(
     bus: Bus,
     store: Store,
@@ -26,6 +46,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), BusError> {
     let mut consumer = bus.consumer(ConsumerRole::Sink).await?;
+    // Progress is reported well within ack_wait, so that a message is never redelivered while
+    // the sink is still working on it (a slow commit or a store outage).
+    let keepalive = (Duration::from_secs(bus.settings().ack_wait_secs) / 3).max(Duration::from_millis(100));
+    let sink = Sink { store: &store, metrics: &metrics, keepalive };
     while let Some(batch) = consumer.next_batch(settings.batch_size, settings.batch_linger(), &shutdown).await
     {
         metrics.stage.items_in.inc_by(batch.len() as u64);
@@ -36,54 +60,185 @@ pub async fn run(
             }
         })
         .await;
-        let (deliveries, articles): (Vec<Delivery>, Vec<Article>) = decoded.into_iter().unzip();
-        if articles.is_empty() {
+        if decoded.is_empty() {
             continue;
         }
-        let started = Instant::now();
-        match store.upsert(&articles).await {
-            Ok(results) => {
-                metrics.write_duration.observe(started.elapsed().as_secs_f64());
-                metrics.last_batch_size.set(articles.len() as i64);
-                health.set_ready();
-                for r in &results {
-                    metrics.stored.with_label_values(&[r.as_str()]).inc();
-                    match r {
-                        crate::UpsertResult::Unchanged => metrics.stage.dropped("unchanged"),
-                        _ => metrics.stage.items_out.inc(),
-                    }
-                }
-                for d in &deliveries {
-                    if let Err(error) = d.ack().await {
-                        // Stored already; the redelivery will be `unchanged`.
-                        tracing::warn!(message = "Ack failed after commit.", %error);
-                    }
-                }
-                tracing::debug!(message = "Batch stored.", articles = articles.len());
-            }
-            Err(e) if e.kind() == StoreErrorKind::Fatal => {
-                health.set_not_ready(format!("store: {e}"));
-                tracing::error!(message = "Store is misconfigured; stopping the sink.", error = %e);
-                for d in &deliveries {
-                    let _ = d.nak(Duration::from_secs(5)).await;
-                }
+        let (deliveries, articles): (Vec<Delivery>, Vec<Article>) = decoded.into_iter().unzip();
+        let mut pending = VecDeque::from([Chunk { deliveries, articles }]);
+        let mut delay = FIRST_RETRY;
+        let mut down_since: Option<Instant> = None;
+        loop {
+            // While the store is down, shutdown may interrupt an attempt (it rolls back; the
+            // messages are redelivered); otherwise a commit in flight is let finish.
+            let cancel = down_since.is_some().then_some(&shutdown);
+            let Some(outcome) = sink.store_isolating(&mut pending, cancel).await else {
                 return Ok(());
-            }
-            Err(e) => {
-                health.set_not_ready(format!("store: {e}"));
-                tracing::warn!(message = "Storing batch failed; will retry.", error = %e, articles = articles.len());
-                for d in &deliveries {
-                    if d.is_last_attempt() {
-                        metrics.stage.failed("store");
-                        if d.dead_letter("store", &e.to_string()).await {
-                            metrics.dead_lettered.inc();
-                        }
-                    } else {
-                        d.retry_later().await;
+            };
+            match outcome {
+                Ok(()) => {
+                    if let Some(since) = down_since {
+                        tracing::info!(
+                            message = "Store is back; batch stored.",
+                            down_for_secs = since.elapsed().as_secs()
+                        );
+                        metrics.store_unavailable.set(0);
                     }
+                    health.set_ready();
+                    break;
+                }
+                Err(e) if e.kind() == StoreErrorKind::Unavailable => {
+                    down_since.get_or_insert_with(Instant::now);
+                    health.set_not_ready(format!("store unavailable: {e}"));
+                    metrics.store_unavailable.set(1);
+                    metrics.store_retries.inc();
+                    let articles: usize = pending.iter().map(|c| c.articles.len()).sum();
+                    tracing::warn!(message = "Store unavailable; holding the batch and retrying.", error = %e, articles, retry_in_ms = delay.as_millis() as u64);
+                    if !sink.hold(&pending, delay, &shutdown).await {
+                        return Ok(());
+                    }
+                    delay = (delay * 2).min(MAX_RETRY);
+                }
+                Err(e) if e.kind() == StoreErrorKind::Fatal => {
+                    health.set_not_ready(format!("store: {e}"));
+                    tracing::error!(message = "Store is misconfigured; stopping the sink.", error = %e);
+                    for d in pending.iter().flat_map(|c| &c.deliveries) {
+                        let _ = d.nak(Duration::from_secs(5)).await;
+                    }
+                    return Ok(());
+                }
+                Err(e) => {
+                    health.set_not_ready(format!("store: {e}"));
+                    tracing::warn!(message = "Storing batch failed; will retry.", error = %e);
+                    for d in pending.iter().flat_map(|c| &c.deliveries) {
+                        if d.is_last_attempt() {
+                            metrics.stage.failed("store");
+                            if d.dead_letter("store", &e.to_string()).await {
+                                metrics.dead_lettered.inc();
+                            }
+                        } else {
+                            d.retry_later().await;
+                        }
+                    }
+                    break;
                 }
             }
         }
     }
     Ok(())
+}
+
+/// Articles and their messages, in the same order.
+struct Chunk {
+    deliveries: Vec<Delivery>,
+    articles: Vec<Article>,
+}
+
+struct Sink<'a> {
+    store: &'a Store,
+    metrics: &'a SinkMetrics,
+    keepalive: Duration,
+}
+
+impl Sink<'_> {
+    /// Stores the chunks of `pending` in order, acking each chunk after its commit. A chunk
+    /// the database rejects is halved (both halves go back to the front, in order, so that
+    /// repeated ids are still upserted in input order); a single rejected article is
+    /// dead-lettered. Returns `Ok` when all is done, or the first error of another kind, with
+    /// the chunks not stored left in `pending`; `None` if `cancel` fired.
+    async fn store_isolating(
+        &self,
+        pending: &mut VecDeque<Chunk>,
+        cancel: Option<&CancellationToken>,
+    ) -> Option<Result<(), StoreError>> {
+        while let Some(chunk) = pending.pop_front() {
+            let started = Instant::now();
+            let attempt = self.store.upsert(&chunk.articles);
+            let others = pending.iter().flat_map(|c| &c.deliveries);
+            let result =
+                keep_alive(attempt, chunk.deliveries.iter().chain(others), self.keepalive, cancel).await?;
+            match result {
+                Ok(results) => {
+                    self.stored(&chunk, &results, started);
+                    for d in &chunk.deliveries {
+                        if let Err(error) = d.ack().await {
+                            // Stored already; the redelivery will be `unchanged`.
+                            tracing::warn!(message = "Ack failed after commit.", %error);
+                        }
+                    }
+                }
+                Err(e) if e.kind() == StoreErrorKind::Rejected && chunk.articles.len() > 1 => {
+                    let Chunk { mut deliveries, mut articles } = chunk;
+                    let half = articles.len() / 2;
+                    let second =
+                        Chunk { deliveries: deliveries.split_off(half), articles: articles.split_off(half) };
+                    tracing::info!(message = "Batch rejected by the store; bisecting.", articles = articles.len() + second.articles.len(), error = %e);
+                    pending.push_front(second);
+                    pending.push_front(Chunk { deliveries, articles });
+                }
+                Err(e) if e.kind() == StoreErrorKind::Rejected => {
+                    for (d, a) in chunk.deliveries.iter().zip(&chunk.articles) {
+                        let reason = e.db_message();
+                        tracing::error!(message = "Article rejected by the store; dead-lettering.", id = %a.id, subject = d.subject(), error = %reason);
+                        self.metrics.stage.failed("invalid");
+                        if d.dead_letter("invalid", &reason).await {
+                            self.metrics.dead_lettered.inc();
+                        }
+                    }
+                }
+                Err(e) => {
+                    pending.push_front(chunk);
+                    return Some(Err(e));
+                }
+            }
+        }
+        Some(Ok(()))
+    }
+
+    fn stored(&self, chunk: &Chunk, results: &[UpsertResult], started: Instant) {
+        self.metrics.write_duration.observe(started.elapsed().as_secs_f64());
+        self.metrics.last_batch_size.set(chunk.articles.len() as i64);
+        for r in results {
+            self.metrics.stored.with_label_values(&[r.as_str()]).inc();
+            match r {
+                UpsertResult::Unchanged => self.metrics.stage.dropped("unchanged"),
+                _ => self.metrics.stage.items_out.inc(),
+            }
+        }
+        tracing::debug!(message = "Batch stored.", articles = chunk.articles.len());
+    }
+
+    /// Waits `delay` while keeping every pending message in progress; `false` if `shutdown`
+    /// came first.
+    async fn hold(&self, pending: &VecDeque<Chunk>, delay: Duration, shutdown: &CancellationToken) -> bool {
+        let deliveries = || pending.iter().flat_map(|c| &c.deliveries);
+        keep_alive(tokio::time::sleep(delay), deliveries(), self.keepalive, Some(shutdown)).await.is_some()
+    }
+}
+
+/// Runs `work`, telling the server every `every` that `deliveries` are still in progress.
+/// `None` if `cancel` fired first (`work` is dropped).
+async fn keep_alive<'d, T>(
+    work: impl Future<Output = T>,
+    deliveries: impl Iterator<Item = &'d Delivery> + Clone,
+    every: Duration,
+    cancel: Option<&CancellationToken>,
+) -> Option<T> {
+    let never = CancellationToken::new();
+    let cancel = cancel.unwrap_or(&never);
+    let mut work = std::pin::pin!(work);
+    loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return None,
+            out = &mut work => return Some(out),
+            () = tokio::time::sleep(every) => {
+                for d in deliveries.clone() {
+                    if let Err(error) = d.in_progress().await {
+                        // The server redelivers after ack_wait; storing stays idempotent.
+                        tracing::debug!(message = "Progress ack failed.", %error);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -221,7 +221,8 @@ impl ProcessorMetrics {
 pub struct SinkMetrics {
     /// In: messages received; out: articles written (`inserted` + `updated`); dropped
     /// `unchanged` (already stored as is: a redelivery or a re-poll); failed `decode`,
-    /// `store` (the latter only once redeliveries are exhausted).
+    /// `invalid` (an article the database rejected, isolated by bisecting its batch), `store`
+    /// (an unclassified store error, only once redeliveries are exhausted).
     pub stage: StageCounters,
     /// `newswire_sink_articles_stored_total{result}`: upsert outcomes (`inserted`, `updated`,
     /// `unchanged`).
@@ -232,6 +233,12 @@ pub struct SinkMetrics {
     pub last_batch_size: IntGauge,
     /// `newswire_sink_dead_lettered_total`: messages moved to the dead-letter stream.
     pub dead_lettered: IntCounter,
+    /// `newswire_sink_store_unavailable`: 1 while the store is unavailable and the sink holds
+    /// its batch and waits, else 0.
+    pub store_unavailable: IntGauge,
+    /// `newswire_sink_store_retries_total`: failed attempts to store a held batch because the
+    /// store was unavailable (each followed by a back-off wait).
+    pub store_retries: IntCounter,
 }
 
 impl SinkMetrics {
@@ -250,6 +257,16 @@ impl SinkMetrics {
             "Messages moved to the dead-letter stream by the sink.",
         )?;
         registry.register(Box::new(dead_lettered.clone()))?;
+        let store_unavailable = IntGauge::new(
+            "newswire_sink_store_unavailable",
+            "1 while the store is unavailable and the sink waits, else 0.",
+        )?;
+        registry.register(Box::new(store_unavailable.clone()))?;
+        let store_retries = IntCounter::new(
+            "newswire_sink_store_retries_total",
+            "Failed attempts to store a held batch because the store was unavailable.",
+        )?;
+        registry.register(Box::new(store_retries.clone()))?;
         Ok(Self {
             stage: StageCounters::new("sink", registry)?,
             stored,
@@ -261,6 +278,8 @@ impl SinkMetrics {
             )?,
             last_batch_size,
             dead_lettered,
+            store_unavailable,
+            store_retries,
         })
     }
 }

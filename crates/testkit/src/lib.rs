@@ -4,6 +4,8 @@
 //!   restartable on the same port.
 //! - [`PgDb`]: a fresh, uniquely named PostgreSQL database on the local server, dropped at the
 //!   end of the test.
+//! - [`PgServer`]: a private PostgreSQL server (own cluster, free port) that a test may stop
+//!   and restart.
 //! - [`FeedServer`]: an HTTP server on 127.0.0.1 serving fixture bodies, slow bodies, endless
 //!   bodies and error statuses.
 //! - [`seeds`]: the seed articles of `../shared/seeds` and the RSS, Atom, JSON Feed and HTML
@@ -17,6 +19,7 @@
 
 mod feed_server;
 mod pg;
+mod pg_server;
 pub mod seeds;
 
 use std::future::Future;
@@ -26,6 +29,7 @@ use std::time::{Duration, Instant};
 pub use feed_server::{FeedServer, Route};
 use newswire_bus::LocalNatsServer;
 pub use pg::PgDb;
+pub use pg_server::PgServer;
 
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     // Silent unless TEST_LOG is set, so that failing tests show only their own output.
