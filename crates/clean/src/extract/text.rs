@@ -27,7 +27,19 @@ struct Emitter<'a, 'b> {
     link_depth: u32,
 }
 
-impl Emitter<'_, '_> {
+impl<'a, 'b> Emitter<'a, 'b> {
+    fn new(analysis: Option<&'b Analysis<'a>>) -> Self {
+        Self {
+            analysis,
+            root: 0,
+            blocks: Vec::new(),
+            current: String::new(),
+            chars: 0,
+            link_chars: 0,
+            link_depth: 0,
+        }
+    }
+
     fn end_block(&mut self) {
         let text = collapse(&std::mem::take(&mut self.current));
         if !text.is_empty() {
@@ -99,15 +111,7 @@ impl<'a> Visitor<'a> for Emitter<'a, '_> {
 
 /// The paragraphs of the chosen roots, chrome left out.
 pub(super) fn blocks(analysis: &Analysis<'_>, roots: &[u32]) -> Vec<Block> {
-    let mut em = Emitter {
-        analysis: Some(analysis),
-        root: 0,
-        blocks: Vec::new(),
-        current: String::new(),
-        chars: 0,
-        link_chars: 0,
-        link_depth: 0,
-    };
+    let mut em = Emitter::new(Some(analysis));
     for &r in roots {
         em.root = r;
         let node = analysis.els[r as usize].node;
@@ -120,15 +124,7 @@ pub(super) fn blocks(analysis: &Analysis<'_>, roots: &[u32]) -> Vec<Block> {
 
 /// The paragraphs of a fragment (JSON-LD `articleBody` with markup), scripts left out.
 pub(super) fn fragment_blocks(root: NodeRef<'_, Node>) -> Vec<Block> {
-    let mut em = Emitter {
-        analysis: None,
-        root: 0,
-        blocks: Vec::new(),
-        current: String::new(),
-        chars: 0,
-        link_chars: 0,
-        link_depth: 0,
-    };
+    let mut em = Emitter::new(None);
     walk(root, &mut em);
     em.end_block();
     em.blocks
