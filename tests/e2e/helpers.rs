@@ -126,21 +126,12 @@ impl TestPipeline {
         self.start(|s, r, h, t| async move { run_sink(&s, &r, h, t).await }).await
     }
 
-    /// Runs a stage from its library entry point with its own registry, admin server (free
-    /// port) and shutdown token.
     async fn start<F, Fut>(&self, run: F) -> Stage
     where
         F: FnOnce(Settings, Registry, Health, CancellationToken) -> Fut,
         Fut: std::future::Future<Output = Result<(), AppError>> + Send + 'static,
     {
-        let registry = Registry::new();
-        let shutdown = CancellationToken::new();
-        let health = Health::new();
-        let admin = serve_admin("127.0.0.1:0", registry.clone(), health.clone(), shutdown.clone())
-            .await
-            .expect("admin");
-        let task = tokio::spawn(run(self.settings.clone(), registry, health, shutdown.clone()));
-        Stage { shutdown, task, admin }
+        start_stage(&self.settings, run).await
     }
 
     /// Writes the feeds file with these (id, path on the feed server) pairs and polls each
@@ -184,4 +175,20 @@ impl TestPipeline {
         })
         .await;
     }
+}
+
+/// Runs a stage from its library entry point with `settings`, its own registry, admin server
+/// (free port) and shutdown token.
+pub async fn start_stage<F, Fut>(settings: &Settings, run: F) -> Stage
+where
+    F: FnOnce(Settings, Registry, Health, CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = Result<(), AppError>> + Send + 'static,
+{
+    let registry = Registry::new();
+    let shutdown = CancellationToken::new();
+    let health = Health::new();
+    let admin =
+        serve_admin("127.0.0.1:0", registry.clone(), health.clone(), shutdown.clone()).await.expect("admin");
+    let task = tokio::spawn(run(settings.clone(), registry, health, shutdown.clone()));
+    Stage { shutdown, task, admin }
 }

@@ -9,11 +9,9 @@ use newswire_app::{Settings, run_sink};
 use newswire_bus::{Bus, ConsumerRole};
 use newswire_model::Article;
 use newswire_store::{ArticleStore, Store};
-use newswire_telemetry::{Health, Registry, serve_admin};
 use newswire_testkit::{PgDb, PgServer, TestNats, http_get, scrape_metric, wait_until};
-use tokio_util::sync::CancellationToken;
 
-use crate::helpers::Stage;
+use crate::helpers::{Stage, start_stage};
 
 /// A valid article `n` of the run `run` (built from JSON so that optional fields added to the
 /// contract keep their defaults).
@@ -66,16 +64,7 @@ impl Harness {
     }
 
     async fn start_sink(&self) -> Stage {
-        let registry = Registry::new();
-        let shutdown = CancellationToken::new();
-        let health = Health::new();
-        let admin = serve_admin("127.0.0.1:0", registry.clone(), health.clone(), shutdown.clone())
-            .await
-            .expect("admin");
-        let settings = self.settings.clone();
-        let token = shutdown.clone();
-        let task = tokio::spawn(async move { run_sink(&settings, &registry, health, token).await });
-        Stage { shutdown, task, admin }
+        start_stage(&self.settings, |s, r, h, t| async move { run_sink(&s, &r, h, t).await }).await
     }
 
     async fn publish(&self, articles: &[Article]) {

@@ -74,11 +74,20 @@ const READ_MORE: &[&str] = &[
     "المزيد",
 ];
 
+/// The text of an entry as the processor will read it: its content, else its summary, as
+/// text, trimmed.
+fn entry_text(item: &RawItem) -> String {
+    let html = item.content.as_deref().filter(|c| !c.trim().is_empty()).or(item.summary.as_deref());
+    html.map(newswire_clean::html_to_text).map(|t| t.trim().to_owned()).unwrap_or_default()
+}
+
 /// Whether `item`'s text (content, else summary) is a teaser, and why.
 pub fn teaser(item: &RawItem) -> Option<Teaser> {
-    let html = item.content.as_deref().filter(|c| !c.trim().is_empty()).or(item.summary.as_deref());
-    let text = html.map(newswire_clean::html_to_text).unwrap_or_default();
-    let text = text.trim();
+    teaser_text(&entry_text(item))
+}
+
+/// [`teaser`] on the entry's text, already converted.
+fn teaser_text(text: &str) -> Option<Teaser> {
     if text.is_empty() {
         return Some(Teaser::NoText);
     }
@@ -200,25 +209,28 @@ impl PageFetcher {
     /// pages at once within the gate's limits. Returns what happened to each item's page
     /// (`None`: not asked for); a [`PageResult::Deferred`] item must not be published now.
     pub async fn complete(&self, items: &mut [RawItem], mode: FullText) -> Vec<Option<PageResult>> {
-        let wanted = |i: &RawItem| {
-            i.link.is_some()
-                && match mode {
-                    FullText::Never => false,
-                    FullText::Always => true,
-                    FullText::Auto => teaser(i).is_some(),
+        // The entry's text is converted once: to tell a teaser, then to compare with the page.
+        let asked: Vec<Option<usize>> = items
+            .iter()
+            .map(|i| {
+                if i.link.is_none() || mode == FullText::Never {
+                    return None;
                 }
-        };
-        let asked: Vec<bool> = items.iter().map(wanted).collect();
+                let text = entry_text(i);
+                (mode == FullText::Always || teaser_text(&text).is_some()).then(|| text.chars().count())
+            })
+            .collect();
         let results = futures_util::future::join_all(
-            items.iter_mut().zip(&asked).filter(|(_, a)| **a).map(|(i, _)| self.complete_one(i)),
+            items.iter_mut().zip(&asked).filter_map(|(i, chars)| chars.map(|c| self.complete_one(i, c))),
         )
         .await;
         let mut results = results.into_iter();
-        asked.iter().map(|a| if *a { results.next() } else { None }).collect()
+        asked.iter().map(|a| if a.is_some() { results.next() } else { None }).collect()
     }
 
-    async fn complete_one(&self, item: &mut RawItem) -> PageResult {
-        let mut result = self.fetch_page(item).await;
+    /// `feed_chars`: characters of the entry's own text.
+    async fn complete_one(&self, item: &mut RawItem, feed_chars: usize) -> PageResult {
+        let mut result = self.fetch_page(item, feed_chars).await;
         let mut deferred = self.deferred.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if deferred.len() >= 10_000 {
             // Entries that never came back (gone from their feed) are forgotten.
@@ -239,7 +251,7 @@ impl PageFetcher {
         result
     }
 
-    async fn fetch_page(&self, item: &mut RawItem) -> PageResult {
+    async fn fetch_page(&self, item: &mut RawItem, feed_chars: usize) -> PageResult {
         let Some(link) = item.link.as_deref() else { return PageResult::Failed };
         // The same guard as feeds: no internal addresses, no `javascript:` or `file:` links.
         let url = match self.http.guard().parse(link) {
@@ -295,8 +307,6 @@ impl PageFetcher {
                 return PageResult::Failed;
             }
         };
-        let feed_text = item.content.as_deref().filter(|c| !c.trim().is_empty()).or(item.summary.as_deref());
-        let feed_chars = feed_text.map(newswire_clean::html_to_text).map_or(0, |t| t.trim().chars().count());
         if !page_is_better(feed_chars, &page.text) {
             return PageResult::KeptFeedText;
         }

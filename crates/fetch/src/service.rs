@@ -304,7 +304,7 @@ impl Fetcher {
                             () = shutdown.cancelled() => return,
                             () = tokio::time::sleep_until(next) => {}
                         }
-                        next = tokio::time::Instant::now() + failure_backoff(feed.poll_interval, failures);
+                        next = tokio::time::Instant::now() + feed.poll_interval;
                         let Ok(_permit) = permits.acquire().await else { return };
                         let result = this.poll(&feed, &mut validators).await;
                         failures = if result.is_ok() { 0 } else { failures.saturating_add(1) };
