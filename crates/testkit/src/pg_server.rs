@@ -60,10 +60,38 @@ impl PgServer {
             self.port,
             self.socket_dir().display()
         );
-        let mut start = self.command("pg_ctl");
-        start.arg("start").arg("-w").arg("-D").arg(&self.data).arg("-l").arg(&log).arg("-o").arg(options);
-        run(&mut start, "pg_ctl start");
-        self.running = true;
+        // On a loaded machine the first start right after a stop (or a port taken for a moment
+        // by another test's client) can fail: a few tries, then the server's own log in the
+        // panic, so that a failure says why.
+        for attempt in 1..=3 {
+            let mut start = self.command("pg_ctl");
+            start
+                .arg("start")
+                .arg("-w")
+                .arg("-D")
+                .arg(&self.data)
+                .arg("-l")
+                .arg(&log)
+                .arg("-o")
+                .arg(&options);
+            let out = start.output().unwrap_or_else(|e| panic!("pg_ctl start: cannot run {start:?}: {e}"));
+            if out.status.success() {
+                self.running = true;
+                return;
+            }
+            if attempt == 3 {
+                let server_log = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail: Vec<&str> = server_log.lines().rev().take(20).collect();
+                panic!(
+                    "pg_ctl start failed ({}): {start:?}\n{}\n{}\nserver log (last lines, newest first):\n{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr),
+                    tail.join("\n")
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
     }
 
     /// Stops the server (`fast`: connections are closed with `57P01 admin_shutdown`).
