@@ -1,50 +1,12 @@
 //! The service binaries as a user runs them: configuration from the environment, admin
 //! endpoints, `--once`, SIGTERM, and a bad configuration value.
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use newswire_store::{ArticleStore, SqliteStore};
 use newswire_testkit::{FeedServer, Route, TestNats, scrape_metric, seeds, wait_until};
-use tokio::process::{Child, Command};
 
-/// `target/<profile>/<name>`: `cargo test --workspace` builds every binary of the workspace.
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} not built; run `cargo build --workspace` or `cargo test --workspace`",
-        path.display()
-    );
-    path
-}
-
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
-
-fn service(name: &str, env: &[(&str, String)]) -> Command {
-    let mut c = Command::new(binary(name));
-    c.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    c
-}
-
-async fn terminate(mut child: Child) -> std::process::ExitStatus {
-    let pid = child.id().unwrap();
-    let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-    assert!(status.success());
-    tokio::time::timeout(Duration::from_secs(15), child.wait()).await.expect("exit after SIGTERM").unwrap()
-}
+use crate::services::{free_addr, service, terminate};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn services_run_from_env_config_and_stop_cleanly_on_sigterm() {
@@ -142,7 +104,7 @@ async fn tail_prints_articles_as_they_are_published() {
     assert!(ready.is_some_and(|l| l.contains("tailing news.articles.>")));
 
     let settings = newswire_bus::BusSettings { url: nats.url(), ..Default::default() };
-    let bus = newswire_bus::Bus::connect(&settings, "e2e").await.unwrap();
+    let bus = newswire_bus::Bus::connect(&settings, "e2e", newswire_bus::ClientRole::All).await.unwrap();
     let raw = &newswire_fetch::parse_feed(
         seeds::rss(&seeds::load()).as_bytes(),
         None,

@@ -31,7 +31,9 @@ async fn harness(configure: impl FnOnce(&mut BusSettings)) -> Harness {
     let mut nats_settings = BusSettings { url: nats.url(), ..BusSettings::default() };
     configure(&mut nats_settings);
     let fetcher_settings = FetcherSettings { allow_private_networks: true, ..FetcherSettings::default() };
-    let bus = Bus::connect(&nats_settings, "e2e-fetch-memory").await.expect("connect");
+    let bus = Bus::connect(&nats_settings, "e2e-fetch-memory", newswire_bus::ClientRole::All)
+        .await
+        .expect("connect");
     Harness { nats, feeds, nats_settings, fetcher_settings, bus }
 }
 
@@ -167,7 +169,9 @@ async fn the_memory_survives_a_fetcher_restart_and_a_server_restart() {
 
     // The bucket is on disk: a restarted nats-server and a new connection still know.
     h.nats.restart();
-    let bus = Bus::connect(&h.nats_settings, "e2e-after-restart").await.expect("reconnect");
+    let bus = Bus::connect(&h.nats_settings, "e2e-after-restart", newswire_bus::ClientRole::All)
+        .await
+        .expect("reconnect");
     let (after_restart, _) = h.fetcher_on(bus);
     h.serve("seeds", &with_new_entries(&base, 2));
     let stats = poll(&after_restart, &feed).await;
@@ -210,7 +214,7 @@ async fn a_failed_publish_is_not_remembered() {
 
     // The stream is back (as every service start-up re-creates it). A restarted fetcher
     // publishes exactly the two that failed.
-    h.bus.ensure_streams().await.expect("re-create streams");
+    h.bus.ensure_streams(newswire_bus::ClientRole::All).await.expect("re-create streams");
     let (restarted, _) = h.fetcher();
     let retried = poll(&restarted, &feed).await;
     assert_eq!((retried.published, retried.seen, retried.failed), (2, 5, 0), "{retried:?}");

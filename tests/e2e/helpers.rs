@@ -91,7 +91,7 @@ pub async fn spawn_pipeline(backend: Backend) -> TestPipeline {
     ] {
         *a = "127.0.0.1:0".to_owned();
     }
-    let bus = Bus::connect(&settings.nats, "e2e").await.expect("connect");
+    let bus = Bus::connect(&settings.nats, "e2e", newswire_bus::ClientRole::All).await.expect("connect");
     let registry = Registry::new();
     // Wired as the service wires it: teaser entries get their pages.
     let http = HttpFetcher::new(&settings.fetcher).expect("http client");

@@ -9,12 +9,16 @@
 )]
 
 mod binaries;
+mod crash_guard;
+mod faults;
 mod fetch_errors;
 mod fetch_memory;
 mod helpers;
+mod operator;
 mod pipeline;
 mod reliability;
 mod replicas;
+mod services;
 mod sink_faults;
 mod teasers;
 mod tidy;

@@ -59,7 +59,7 @@ impl Harness {
         settings.sink.database_url = database_url;
         settings.sink.admin_listen = "127.0.0.1:0".to_owned();
         settings.sink.batch_linger_ms = 200;
-        let bus = Bus::connect(&settings.nats, "e2e").await.expect("connect");
+        let bus = Bus::connect(&settings.nats, "e2e", newswire_bus::ClientRole::All).await.expect("connect");
         Self { _nats: nats, settings, bus, _dir: dir }
     }
 
@@ -125,7 +125,7 @@ async fn postgres_rejected_article_is_isolated_and_the_rest_of_its_batch_is_stor
     articles[17].summary = Some("bad \u{0} summary".to_owned());
     let bad = articles[17].id.clone();
     // Published before the sink starts, so that they arrive as one batch.
-    h.bus.ensure_streams().await.expect("streams");
+    h.bus.ensure_streams(newswire_bus::ClientRole::All).await.expect("streams");
     h.publish(&articles).await;
     let sink = h.start_sink().await;
 

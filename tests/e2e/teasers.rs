@@ -297,7 +297,12 @@ async fn hanging_hosts_do_not_starve_the_healthy_feeds() {
         metrics,
     );
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let run = tokio::spawn(fetcher.run(list, settings.max_concurrency, shutdown.clone()));
+    let run = tokio::spawn(fetcher.run(
+        list,
+        settings.max_concurrency,
+        settings.max_fetches_per_host,
+        shutdown.clone(),
+    ));
     tokio::time::sleep(Duration::from_secs(20)).await;
     shutdown.cancel();
     let _ = run.await;
@@ -306,4 +311,59 @@ async fn hanging_hosts_do_not_starve_the_healthy_feeds() {
     // 7 polls in 20 s when measured; 14 with the back-off.
     let hits = p.feeds.hits("/healthy.rss");
     assert!(hits >= 11, "the healthy feed was polled {hits} times in 20 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_host_with_many_feeds_holds_only_its_share_of_the_slots() {
+    let p = spawn_pipeline(Backend::Sqlite).await;
+    // One host that accepts every connection and never answers, carrying twenty feeds.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hanging = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let all = seeds::load();
+    p.feeds.set("/healthy.rss", Route::body("application/rss+xml", seeds::rss(&all)));
+    let mut toml = String::new();
+    for i in 0..20 {
+        toml.push_str(&format!(
+            "[[feed]]\nid = \"hang{i}\"\nurl = \"http://{hanging}/{i}.xml\"\npoll_interval_secs = 1\n\n"
+        ));
+    }
+    toml.push_str(&format!(
+        "[[feed]]\nid = \"healthy\"\nurl = \"{}\"\npoll_interval_secs = 1\n",
+        p.feeds.url("/healthy.rss")
+    ));
+    let mut settings = p.settings.fetcher.clone();
+    // A long read timeout: back-off alone would leave the hanging feeds holding every slot
+    // for 8 s at a time.
+    settings.read_timeout_secs = 8;
+    settings.max_concurrency = 4;
+    settings.max_fetches_per_host = 2;
+    let guard = newswire_fetch::NetGuard { allow_private: true, allow_files: false };
+    let list = newswire_fetch::FeedList::parse(&toml, "test", &guard, Duration::from_secs(1)).unwrap();
+    let registry = newswire_telemetry::Registry::new();
+    let metrics = newswire_telemetry::metrics::FetcherMetrics::new(&registry).unwrap();
+    let fetcher = newswire_fetch::service::Fetcher::new(
+        newswire_fetch::HttpFetcher::new(&settings).unwrap(),
+        p.bus.clone(),
+        metrics,
+    );
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn(fetcher.run(
+        list,
+        settings.max_concurrency,
+        settings.max_fetches_per_host,
+        shutdown.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    shutdown.cancel();
+    let _ = run.await;
+    // Polled every second: the hanging host holds two of the four slots, never all four.
+    // Without the per-host limit the healthy feed waits behind four 8-second reads at a time.
+    let hits = p.feeds.hits("/healthy.rss");
+    assert!(hits >= 15, "the healthy feed was polled {hits} times in 20 s");
 }

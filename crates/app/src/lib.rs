@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use newswire_bus::{Bus, BusSettings};
+use newswire_bus::{Bus, BusSettings, ClientRole};
 use newswire_config::ConfigError;
 use newswire_fetch::service::{Fetcher, PollStats};
 use newswire_fetch::{FeedList, FetchError, FetcherSettings, HttpFetcher, NetGuard, PageFetcher};
@@ -59,6 +59,9 @@ pub enum AppError {
     /// The store cannot be opened.
     #[error(transparent)]
     Store(#[from] newswire_store::StoreError),
+    /// The sink stopped on an error retrying cannot fix.
+    #[error(transparent)]
+    Sink(#[from] newswire_store::SinkError),
 }
 
 /// Runs `attempt` until it succeeds, backing off from 0.5 s to 10 s between tries while
@@ -96,15 +99,16 @@ where
     }
 }
 
-/// Connects to NATS (see [`until_ready`]).
+/// Connects to NATS as `role` (see [`until_ready`]).
 async fn connect(
     settings: &BusSettings,
     name: &str,
+    role: ClientRole,
     health: &Health,
     shutdown: &CancellationToken,
 ) -> Result<Option<Bus>, AppError> {
     let fatal = |e: &newswire_bus::BusError| e.kind() == newswire_bus::BusErrorKind::Fatal;
-    Ok(until_ready("NATS", health, shutdown, || Bus::connect(settings, name), fatal).await?)
+    Ok(until_ready("NATS", health, shutdown, || Bus::connect(settings, name, role), fatal).await?)
 }
 
 /// Loads the feeds file named by the settings.
@@ -125,8 +129,15 @@ pub async fn run_fetcher(
 ) -> Result<Vec<(SourceId, Result<PollStats, FetchError>)>, AppError> {
     let metrics = FetcherMetrics::new(registry)?;
     let feeds = load_feeds(&settings.fetcher)?;
+    // One bad entry is one feed not run, reported; the others run.
+    metrics.feeds_rejected.set(feeds.rejected.len() as i64);
+    for r in &feeds.rejected {
+        tracing::error!(message = "Feed not run: its entry is invalid or its URL is refused.", feed_id = %r.id, reason = %r.reason);
+    }
     let http = HttpFetcher::new(&settings.fetcher)?;
-    let Some(bus) = connect(&settings.nats, "newswire-fetcher", &health, &shutdown).await? else {
+    let Some(bus) =
+        connect(&settings.nats, "newswire-fetcher", ClientRole::Fetcher, &health, &shutdown).await?
+    else {
         return Ok(Vec::new());
     };
     health.set_ready();
@@ -141,7 +152,9 @@ pub async fn run_fetcher(
     if once {
         return Ok(fetcher.poll_all_once(&feeds, settings.fetcher.max_concurrency).await);
     }
-    fetcher.run(feeds, settings.fetcher.max_concurrency, shutdown).await;
+    fetcher
+        .run(feeds, settings.fetcher.max_concurrency, settings.fetcher.max_fetches_per_host, shutdown)
+        .await;
     health.set_not_ready("shut down");
     Ok(Vec::new())
 }
@@ -154,7 +167,9 @@ pub async fn run_processor(
     shutdown: CancellationToken,
 ) -> Result<(), AppError> {
     let metrics = ProcessorMetrics::new(registry)?;
-    let Some(bus) = connect(&settings.nats, "newswire-processor", &health, &shutdown).await? else {
+    let Some(bus) =
+        connect(&settings.nats, "newswire-processor", ClientRole::Processor, &health, &shutdown).await?
+    else {
         return Ok(());
     };
     health.set_ready();
@@ -175,7 +190,8 @@ pub async fn run_sink(
     let Some(store) = open_store(&settings.sink, &health, &shutdown).await? else {
         return Ok(());
     };
-    let Some(bus) = connect(&settings.nats, "newswire-sink", &health, &shutdown).await? else {
+    let Some(bus) = connect(&settings.nats, "newswire-sink", ClientRole::Sink, &health, &shutdown).await?
+    else {
         return Ok(());
     };
     health.set_ready();
@@ -295,6 +311,7 @@ mod tests {
             let s = FetcherSettings { feeds_file: repo(file), ..f.clone() };
             let list = load_feeds(&s).unwrap_or_else(|e| panic!("{file}: {e}"));
             assert!(!list.feeds.is_empty(), "{file}");
+            assert!(list.rejected.is_empty(), "{file}: {:?}", list.rejected);
         }
     }
 }

@@ -5,7 +5,49 @@ use bytes::Bytes;
 use newswire_model::{Article, RawItem};
 use serde::Serialize;
 
+use crate::error::{connect_kind, jetstream_kind, message, source};
 use crate::{BusError, BusErrorKind, BusSettings, Consumer, ConsumerRole, StreamSettings, Subjects};
+
+/// What a client is, which decides what it may do to the streams when it connects. A stream's
+/// limits are set by the stage that writes it, so that the last client to start does not
+/// impose its configuration on the others (a default-configured tool once reset the raw
+/// stream's duplicate window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientRole {
+    /// Touches no stream (`newswire tail`, the query API, observers in tests).
+    ReadOnly,
+    /// Owns the raw stream.
+    Fetcher,
+    /// Owns the article and dead-letter streams; creates the raw stream if it is missing.
+    Processor,
+    /// Creates the article and dead-letter streams if they are missing, changes neither.
+    Sink,
+    /// Owns every stream: all stages in one process (`newswire run`, the demo, tests).
+    All,
+}
+
+/// The three streams, by what they hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamKind {
+    Raw,
+    Articles,
+    Dlq,
+}
+
+impl ClientRole {
+    /// The streams this role creates or updates to its configuration, and those it only
+    /// creates when missing (so that it can start before their owner).
+    fn streams(self) -> (&'static [StreamKind], &'static [StreamKind]) {
+        use StreamKind::*;
+        match self {
+            ClientRole::ReadOnly => (&[], &[]),
+            ClientRole::Fetcher => (&[Raw], &[]),
+            ClientRole::Processor => (&[Articles, Dlq], &[Raw]),
+            ClientRole::Sink => (&[], &[Articles, Dlq]),
+            ClientRole::All => (&[Raw, Articles, Dlq], &[]),
+        }
+    }
+}
 
 /// The outcome of an acknowledged publish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,27 +83,34 @@ pub struct Bus {
 }
 
 impl Bus {
-    /// Connects (failing after `connect_timeout_secs`) and creates the streams if they do not
-    /// exist yet. After start-up the client reconnects by itself, forever.
-    pub async fn connect(settings: &BusSettings, client_name: &str) -> Result<Self, BusError> {
+    /// Connects (failing after `connect_timeout_secs`) and sets up the streams as `role` may
+    /// (see [`ClientRole`]). After start-up the client reconnects by itself, forever.
+    pub async fn connect(
+        settings: &BusSettings,
+        client_name: &str,
+        role: ClientRole,
+    ) -> Result<Self, BusError> {
         let mut opts = async_nats::ConnectOptions::new()
             .name(client_name)
             .connection_timeout(Duration::from_secs(settings.connect_timeout_secs));
         if let Some(token) = &settings.token {
             opts = opts.token(token.clone());
         }
+        let connect_err = |kind, source| BusError::Connect { url: settings.url.clone(), kind, source };
         let connect = opts.connect(settings.url.as_str());
         let client = tokio::time::timeout(Duration::from_secs(settings.connect_timeout_secs.max(1)), connect)
             .await
-            .map_err(|_| BusError::Connect {
-                url: settings.url.clone(),
-                message: format!("timed out after {}s", settings.connect_timeout_secs),
+            .map_err(|_| {
+                connect_err(
+                    BusErrorKind::Transient,
+                    message(format!("timed out after {}s", settings.connect_timeout_secs)),
+                )
             })?
-            .map_err(|e| BusError::Connect { url: settings.url.clone(), message: e.to_string() })?;
+            .map_err(|e| connect_err(connect_kind(e.kind()), source(e)))?;
         let js = jetstream::new(client.clone());
         let bus =
             Self { client, js, subjects: Subjects::new(&settings.subject_root), settings: settings.clone() };
-        bus.ensure_streams().await?;
+        bus.ensure_streams(role).await?;
         Ok(bus)
     }
 
@@ -69,16 +118,18 @@ impl Bus {
     /// the consumer does not exist yet. Used to wait for the pipeline to drain.
     pub async fn pending(&self, role: ConsumerRole) -> Result<u64, BusError> {
         let stream_name = self.stream_of(role);
-        let err = |message: String| BusError::Consumer {
+        let err = |kind, source| BusError::Consumer {
             stream: stream_name.clone(),
             consumer: role.durable_name().to_owned(),
-            message,
+            kind,
+            source,
         };
-        let stream = self.js.get_stream(stream_name).await.map_err(|e| err(e.to_string()))?;
+        let stream =
+            self.js.get_stream(stream_name).await.map_err(|e| err(get_stream_kind(e.kind()), source(e)))?;
         match stream.consumer_info(role.durable_name()).await {
             Ok(info) => Ok(info.num_pending + info.num_ack_pending as u64),
             Err(e) if e.to_string().contains("not found") => Ok(0),
-            Err(e) => Err(err(e.to_string())),
+            Err(e) => Err(err(BusErrorKind::Transient, source(e))),
         }
     }
 
@@ -110,14 +161,27 @@ impl Bus {
         &self.js
     }
 
-    /// Creates the raw, article and dead-letter streams, or updates them to the configured
-    /// limits. Idempotent: every service calls it at start-up, in any order.
-    pub async fn ensure_streams(&self) -> Result<(), BusError> {
-        let s = &self.settings;
-        self.ensure_stream(&s.raw_stream, self.subjects.raw_all(), "Raw feed items, kept for replay.")
-            .await?;
-        self.ensure_stream(&s.articles_stream, self.subjects.articles_all(), "Processed articles.").await?;
-        self.ensure_stream(&s.dlq_stream, self.subjects.dlq_all(), "Dead-lettered messages.").await
+    /// Sets up the streams as `role` may: those it owns are created, or updated to the
+    /// configured limits and subjects; those it only uses are created when missing and never
+    /// changed; a read-only client touches none. Idempotent, in any start order.
+    pub async fn ensure_streams(&self, role: ClientRole) -> Result<(), BusError> {
+        let (owned, used) = role.streams();
+        for (kinds, update) in [(owned, true), (used, false)] {
+            for kind in kinds {
+                let s = &self.settings;
+                let (cfg, subject, description) = match kind {
+                    StreamKind::Raw => {
+                        (&s.raw_stream, self.subjects.raw_all(), "Raw feed items, kept for replay.")
+                    }
+                    StreamKind::Articles => {
+                        (&s.articles_stream, self.subjects.articles_all(), "Processed articles.")
+                    }
+                    StreamKind::Dlq => (&s.dlq_stream, self.subjects.dlq_all(), "Dead-lettered messages."),
+                };
+                self.ensure_stream(cfg, subject, description, update).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn ensure_stream(
@@ -125,6 +189,7 @@ impl Bus {
         cfg: &StreamSettings,
         subject: String,
         description: &str,
+        update: bool,
     ) -> Result<(), BusError> {
         let config = stream::Config {
             name: cfg.name.clone(),
@@ -138,10 +203,16 @@ impl Bus {
             discard: stream::DiscardPolicy::Old,
             ..Default::default()
         };
-        let err = |message: String| BusError::Stream { stream: cfg.name.clone(), message };
-        let mut existing =
-            self.js.get_or_create_stream(config.clone()).await.map_err(|e| err(e.to_string()))?;
-        let info = existing.info().await.map_err(|e| err(e.to_string()))?;
+        let err = |kind, source| BusError::Stream { stream: cfg.name.clone(), kind, source };
+        let mut existing = self
+            .js
+            .get_or_create_stream(config.clone())
+            .await
+            .map_err(|e| err(create_stream_kind(e.kind()), source(e)))?;
+        if !update {
+            return Ok(());
+        }
+        let info = existing.info().await.map_err(|e| err(BusErrorKind::Transient, source(e)))?;
         let current = &info.config;
         if current.subjects != config.subjects
             || current.max_age != config.max_age
@@ -149,7 +220,7 @@ impl Bus {
             || current.duplicate_window != config.duplicate_window
         {
             tracing::info!(message = "Updating stream limits.", stream = %cfg.name);
-            self.js.update_stream(config).await.map_err(|e| err(e.to_string()))?;
+            self.js.update_stream(config).await.map_err(|e| err(create_stream_kind(e.kind()), source(e)))?;
         }
         Ok(())
     }
@@ -227,7 +298,7 @@ impl Bus {
     ) -> Result<jetstream::context::PublishAckFuture, BusError> {
         let payload = Bytes::from(serde_json::to_vec(value)?);
         let msg = PublishMessage::build().payload(payload).message_id(msg_id);
-        self.js.send_publish(subject.clone(), msg).await.map_err(|e| publish_error(&subject, &e))
+        self.js.send_publish(subject.clone(), msg).await.map_err(|e| publish_error(&subject, e))
     }
 
     /// Publishes raw bytes with headers (used for dead letters).
@@ -241,7 +312,7 @@ impl Bus {
             .js
             .publish_with_headers(subject.clone(), headers, payload)
             .await
-            .map_err(|e| publish_error(&subject, &e))?;
+            .map_err(|e| publish_error(&subject, e))?;
         await_ack(subject, ack).await
     }
 
@@ -253,12 +324,14 @@ impl Bus {
             ConsumerRole::Sink => self.subjects.articles_all(),
         };
         let durable = role.durable_name();
-        let err = |message: String| BusError::Consumer {
+        let err = |kind, source| BusError::Consumer {
             stream: stream_name.clone(),
             consumer: durable.to_owned(),
-            message,
+            kind,
+            source,
         };
-        let stream = self.js.get_stream(stream_name).await.map_err(|e| err(e.to_string()))?;
+        let stream =
+            self.js.get_stream(stream_name).await.map_err(|e| err(get_stream_kind(e.kind()), source(e)))?;
         let config = pull::Config {
             durable_name: Some(durable.to_owned()),
             description: Some(role.description().to_owned()),
@@ -270,7 +343,10 @@ impl Bus {
             max_ack_pending: 4096,
             ..Default::default()
         };
-        let inner = stream.get_or_create_consumer(durable, config).await.map_err(|e| err(e.to_string()))?;
+        let inner = stream
+            .get_or_create_consumer(durable, config)
+            .await
+            .map_err(|e| err(consumer_kind(e.kind()), source(e)))?;
         Consumer::new(self.clone(), inner, role).await
     }
 }
@@ -279,18 +355,49 @@ async fn await_ack(
     subject: String,
     ack: jetstream::context::PublishAckFuture,
 ) -> Result<Published, BusError> {
-    let ack = ack.await.map_err(|e| publish_error(&subject, &e))?;
+    let ack = ack.await.map_err(|e| publish_error(&subject, e))?;
     Ok(Published { duplicate: ack.duplicate, sequence: ack.sequence })
 }
 
-fn publish_error(subject: &str, e: &jetstream::context::PublishError) -> BusError {
+fn publish_error(subject: &str, e: jetstream::context::PublishError) -> BusError {
     use jetstream::context::PublishErrorKind as K;
     let kind = match e.kind() {
         K::MaxPayloadExceeded => BusErrorKind::Message,
         K::StreamNotFound => BusErrorKind::Fatal,
         _ => BusErrorKind::Transient,
     };
-    BusError::Publish { subject: subject.to_owned(), kind, message: e.to_string() }
+    BusError::Publish { subject: subject.to_owned(), kind, source: source(e) }
+}
+
+/// The kind of a stream create or update error.
+pub(crate) fn create_stream_kind(kind: jetstream::context::CreateStreamErrorKind) -> BusErrorKind {
+    use async_nats::jetstream::context::CreateStreamErrorKind as K;
+    match kind {
+        K::EmptyStreamName | K::InvalidStreamName | K::DomainAndExternalSet => BusErrorKind::Fatal,
+        K::JetStream(e) => jetstream_kind(&e),
+        _ => BusErrorKind::Transient,
+    }
+}
+
+/// The kind of a stream lookup error: a stream not found yet is `Transient` (its owner may not
+/// have started).
+pub(crate) fn get_stream_kind(kind: jetstream::context::GetStreamErrorKind) -> BusErrorKind {
+    use jetstream::context::GetStreamErrorKind as K;
+    match kind {
+        K::EmptyName | K::InvalidStreamName => BusErrorKind::Fatal,
+        K::JetStream(e) if e.error_code() != jetstream::ErrorCode::STREAM_NOT_FOUND => jetstream_kind(&e),
+        _ => BusErrorKind::Transient,
+    }
+}
+
+/// The kind of a consumer create or lookup error.
+pub(crate) fn consumer_kind(kind: stream::ConsumerErrorKind) -> BusErrorKind {
+    use stream::ConsumerErrorKind as K;
+    match kind {
+        K::InvalidConsumerType | K::InvalidName => BusErrorKind::Fatal,
+        K::JetStream(e) => jetstream_kind(&e),
+        _ => BusErrorKind::Transient,
+    }
 }
 
 /// An article's `Nats-Msg-Id`: its id, and `<id>.r<n>` for revision `n`, so that a revision is

@@ -121,7 +121,8 @@ async fn open(
     inner.messages().await.map_err(|e| BusError::Consumer {
         stream: inner.cached_info().stream_name.clone(),
         consumer: role.durable_name().to_owned(),
-        message: e.to_string(),
+        kind: crate::BusErrorKind::Transient,
+        source: crate::error::source(e),
     })
 }
 
@@ -192,19 +193,19 @@ impl Delivery {
 
     /// Acknowledges: the message is done.
     pub async fn ack(&self) -> Result<(), BusError> {
-        self.msg.ack().await.map_err(|e| BusError::Ack(e.to_string()))
+        self.msg.ack().await.map_err(|e| BusError::Ack(e.into()))
     }
 
     /// Tells the server the message is still being worked on (`+WPI`): its `ack_wait` starts
     /// again, so it is not redelivered meanwhile, and the delivery count does not grow. The
     /// sink sends this while it waits for its store to come back.
     pub async fn in_progress(&self) -> Result<(), BusError> {
-        self.msg.ack_with(AckKind::Progress).await.map_err(|e| BusError::Ack(e.to_string()))
+        self.msg.ack_with(AckKind::Progress).await.map_err(|e| BusError::Ack(e.into()))
     }
 
     /// Asks for redelivery after `delay` (backing off so a sick database is not hammered).
     pub async fn nak(&self, delay: Duration) -> Result<(), BusError> {
-        self.msg.ack_with(AckKind::Nak(Some(delay))).await.map_err(|e| BusError::Ack(e.to_string()))
+        self.msg.ack_with(AckKind::Nak(Some(delay))).await.map_err(|e| BusError::Ack(e.into()))
     }
 
     /// Asks for redelivery after a back-off that grows with the number of deliveries (1 s,
@@ -239,7 +240,7 @@ impl Delivery {
         headers.insert(DLQ_SEQUENCE_HEADER, self.stream_sequence().to_string().as_str());
         let subject = self.bus.subjects().dlq(self.role.stage());
         match self.bus.publish_bytes(subject, headers, self.msg.payload.clone()).await {
-            Ok(_) => self.msg.ack_with(AckKind::Term).await.map_err(|e| BusError::Ack(e.to_string())),
+            Ok(_) => self.msg.ack_with(AckKind::Term).await.map_err(|e| BusError::Ack(e.into())),
             Err(e) => {
                 let _ = self.nak(Duration::from_secs(5)).await;
                 Err(e)

@@ -13,6 +13,7 @@ use async_nats::jetstream::context as stream_error;
 use async_nats::jetstream::kv;
 use bytes::Bytes;
 
+use crate::error::{Source, message, source};
 use crate::{Bus, BusError, BusErrorKind};
 
 /// The key-value buckets newswire uses. Names are fixed here so that no other crate knows them
@@ -26,6 +27,10 @@ pub enum KvBucketName {
     /// `NEWSWIRE_PROCESSOR_LEASE`: the lease of the one active processor among replicas (key
     /// `active`, value = the holder's name; entries expire after the lease TTL).
     ProcessorLease,
+    /// `NEWSWIRE_CRASHES`: per redelivered message being processed alone (key
+    /// `<stage>.<stream sequence>`), how many times its stage died while processing it (see
+    /// [`CrashGuard`](crate::CrashGuard)); entries expire after a day.
+    Crashes,
 }
 
 impl KvBucketName {
@@ -34,6 +39,7 @@ impl KvBucketName {
         match self {
             KvBucketName::FetcherSeen => "NEWSWIRE_FETCHER_SEEN",
             KvBucketName::ProcessorLease => "NEWSWIRE_PROCESSOR_LEASE",
+            KvBucketName::Crashes => "NEWSWIRE_CRASHES",
         }
     }
 
@@ -60,6 +66,9 @@ impl KvBucketName {
             }
             KvBucketName::ProcessorLease => {
                 "The lease of the one active processor (the others wait as standbys)."
+            }
+            KvBucketName::Crashes => {
+                "Per redelivered message processed alone: how often its stage died on it (stage.sequence)."
             }
         }
     }
@@ -124,7 +133,7 @@ impl KvBucket {
             ..Default::default()
         };
         let err =
-            |kind: BusErrorKind, message: String| BusError::Bucket { bucket: name.clone(), kind, message };
+            |kind: BusErrorKind, source: Source| BusError::Bucket { bucket: name.clone(), kind, source };
         let stream_err = |e: stream_error::CreateStreamError| {
             use stream_error::CreateStreamErrorKind as K;
             let kind = match e.kind() {
@@ -133,7 +142,7 @@ impl KvBucket {
                 // turn into this bucket: retrying later may work, and callers fall back.
                 _ => BusErrorKind::Transient,
             };
-            err(kind, e.to_string())
+            err(kind, source(e))
         };
         let existing = js.get_or_create_stream(config.clone()).await.map_err(stream_err)?;
         let current = &existing.cached_info().config;
@@ -152,7 +161,7 @@ impl KvBucket {
                 async_nats::jetstream::context::KeyValueErrorKind::InvalidStoreName => BusErrorKind::Fatal,
                 _ => BusErrorKind::Transient,
             };
-            err(kind, e.to_string())
+            err(kind, source(e))
         })?;
         Ok(Self { name, store })
     }
@@ -171,7 +180,7 @@ impl KvBucket {
                 kv::EntryErrorKind::InvalidKey => BusErrorKind::Message,
                 kv::EntryErrorKind::TimedOut | kv::EntryErrorKind::Other => BusErrorKind::Transient,
             };
-            self.error(key, "get", kind, &e)
+            self.error(key, "get", kind, e)
         })?;
         Ok(entry.and_then(|e| match e.operation {
             kv::Operation::Put => Some((e.value, e.revision)),
@@ -187,7 +196,7 @@ impl KvBucket {
                 kv::PutErrorKind::InvalidKey => BusErrorKind::Message,
                 kv::PutErrorKind::Publish | kv::PutErrorKind::Ack => BusErrorKind::Transient,
             };
-            self.error(key, "put", kind, &e)
+            self.error(key, "put", kind, e)
         })
     }
 
@@ -200,9 +209,9 @@ impl KvBucket {
             Ok(revision) => Ok(Some(revision)),
             Err(e) => match e.kind() {
                 kv::CreateErrorKind::AlreadyExists => Ok(None),
-                kv::CreateErrorKind::InvalidKey => Err(self.error(key, "create", BusErrorKind::Message, &e)),
+                kv::CreateErrorKind::InvalidKey => Err(self.error(key, "create", BusErrorKind::Message, e)),
                 kv::CreateErrorKind::Publish | kv::CreateErrorKind::Ack | kv::CreateErrorKind::Other => {
-                    Err(self.error(key, "create", BusErrorKind::Transient, &e))
+                    Err(self.error(key, "create", BusErrorKind::Transient, e))
                 }
             },
         }
@@ -216,9 +225,9 @@ impl KvBucket {
             Ok(revision) => Ok(Some(revision)),
             Err(e) => match e.kind() {
                 kv::UpdateErrorKind::WrongLastRevision => Ok(None),
-                kv::UpdateErrorKind::InvalidKey => Err(self.error(key, "update", BusErrorKind::Message, &e)),
+                kv::UpdateErrorKind::InvalidKey => Err(self.error(key, "update", BusErrorKind::Message, e)),
                 kv::UpdateErrorKind::TimedOut | kv::UpdateErrorKind::Other => {
-                    Err(self.error(key, "update", BusErrorKind::Transient, &e))
+                    Err(self.error(key, "update", BusErrorKind::Transient, e))
                 }
             },
         }
@@ -233,12 +242,18 @@ impl KvBucket {
                 kv::UpdateErrorKind::InvalidKey => BusErrorKind::Message,
                 _ => BusErrorKind::Transient,
             };
-            self.error(key, "delete", kind, &e)
+            self.error(key, "delete", kind, e)
         })
     }
 
-    fn error(&self, key: &str, op: &'static str, kind: BusErrorKind, e: &dyn std::fmt::Display) -> BusError {
-        BusError::Kv { bucket: self.name.clone(), key: key.to_owned(), op, kind, message: e.to_string() }
+    fn error(
+        &self,
+        key: &str,
+        op: &'static str,
+        kind: BusErrorKind,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> BusError {
+        BusError::Kv { bucket: self.name.clone(), key: key.to_owned(), op, kind, source: source(e) }
     }
 }
 
@@ -258,7 +273,7 @@ fn check_key(bucket: &str, key: &str, op: &'static str) -> Result<(), BusError> 
             key: key.to_owned(),
             op,
             kind: BusErrorKind::Message,
-            message: "invalid key (allowed: letters, digits, `-_/=.`, no empty tokens)".to_owned(),
+            source: message("invalid key (allowed: letters, digits, `-_/=.`, no empty tokens)"),
         })
     }
 }

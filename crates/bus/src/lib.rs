@@ -8,6 +8,8 @@
 //!   [`Article`]s with `Nats-Msg-Id` set to the article id (JetStream then drops exact
 //!   re-publishes inside its duplicate window), and opens durable pull consumers.
 //! - [`Consumer`] and [`Delivery`]: explicit-ack consumption in batches, with dead-lettering.
+//! - [`CrashGuard`]: recognises a redelivered message that killed its stage, so that it is
+//!   dead-lettered instead of killing it again.
 //! - [`KvBucket`] and [`KvBucketName`]: JetStream key-value buckets (get, put, atomic create,
 //!   compare-and-set update, delete), opened with [`Bus::kv_bucket`]; bucket names, like
 //!   stream names, are known only here.
@@ -18,6 +20,7 @@
 
 mod bus;
 mod consumer;
+mod crash;
 mod error;
 mod kv;
 mod local_server;
@@ -25,9 +28,10 @@ mod replay;
 mod settings;
 mod subjects;
 
-pub use bus::{Bus, PendingPublish, Published};
+pub use bus::{Bus, ClientRole, PendingPublish, Published};
 pub use consumer::{Consumer, ConsumerRole, Delivery, decode_batch, redelivery_backoff};
-pub use error::{BusError, BusErrorKind};
+pub use crash::CrashGuard;
+pub use error::{BusError, BusErrorKind, Source};
 pub use kv::{KvBucket, KvBucketName};
 pub use local_server::LocalNatsServer;
 pub use replay::Replayed;

@@ -30,9 +30,13 @@ impl Bus {
         mut each: impl FnMut(Vec<Article>),
     ) -> Result<Replayed, BusError> {
         let name = &self.settings().articles_stream.name;
-        let err = |message: String| BusError::Stream { stream: name.clone(), message };
-        let mut stream = self.jetstream().get_stream(name).await.map_err(|e| err(e.to_string()))?;
-        let info = stream.info().await.map_err(|e| err(e.to_string()))?;
+        let err = |source: crate::error::Source| BusError::Stream {
+            stream: name.clone(),
+            kind: crate::BusErrorKind::Transient,
+            source,
+        };
+        let mut stream = self.jetstream().get_stream(name).await.map_err(|e| err(crate::error::source(e)))?;
+        let info = stream.info().await.map_err(|e| err(crate::error::source(e)))?;
         let (first, last) = (info.state.first_sequence, info.state.last_sequence);
         let mut done = Replayed::default();
         if limit == 0 || info.state.messages == 0 || last < first {
@@ -46,15 +50,15 @@ impl Bus {
                 ..Default::default()
             })
             .await
-            .map_err(|e| err(e.to_string()))?;
-        let mut messages = consumer.messages().await.map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(crate::error::source(e)))?;
+        let mut messages = consumer.messages().await.map_err(|e| err(crate::error::source(e)))?;
         let mut pending = Vec::with_capacity(batch);
         loop {
             // An idle stream has nothing more to give: stop rather than wait for new messages.
             let next = tokio::time::timeout(Duration::from_secs(5), messages.next()).await;
             let msg = match next {
                 Ok(Some(Ok(m))) => m,
-                Ok(Some(Err(e))) => return Err(err(e.to_string())),
+                Ok(Some(Err(e))) => return Err(err(crate::error::source(e))),
                 Ok(None) | Err(_) => break,
             };
             let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(last);

@@ -25,7 +25,7 @@ mod normalize;
 mod props;
 
 pub use boilerplate::{Cleaned, strip_boilerplate};
-pub use extract::{Extracted, extract_article};
+pub use extract::{Extracted, MAX_PAGE_BYTES, extract_article};
 pub use html::{clean_title, html_to_text};
 pub use normalize::{
     NormalizedWords, fold_letters, is_alphanumeric, normalize_borrowed, normalize_for_matching, tokens,

@@ -1,24 +1,42 @@
 use super::*;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Deserialize, Default, PartialEq)]
+#[derive(Debug, Deserialize, Serialize, Default, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 struct Settings {
     nats: Nats,
     sink: Sink,
 }
-#[derive(Debug, Deserialize, PartialEq)]
+/// A nested section whose fields have no serde defaults of their own: only the compiled
+/// default of the parent knows them (like `nats.raw_stream`).
+#[derive(Debug, Deserialize, Serialize, PartialEq, Clone)]
+#[serde(deny_unknown_fields)]
+struct Stream {
+    name: String,
+    window_secs: u64,
+}
+#[derive(Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 struct Nats {
     url: String,
     timeout_secs: u64,
+    #[serde(skip_serializing)]
+    token: Option<String>,
+    retries: Option<u32>,
+    stream: Stream,
 }
 impl Default for Nats {
     fn default() -> Self {
-        Self { url: "nats://127.0.0.1:4222".into(), timeout_secs: 5 }
+        Self {
+            url: "nats://127.0.0.1:4222".into(),
+            timeout_secs: 5,
+            token: None,
+            retries: None,
+            stream: Stream { name: "RAW".into(), window_secs: 600 },
+        }
     }
 }
-#[derive(Debug, Deserialize, Default, PartialEq)]
+#[derive(Debug, Deserialize, Serialize, Default, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 struct Sink {
     batch_size: u32,
@@ -79,4 +97,62 @@ fn malformed_env_name_and_bad_toml_are_clear_errors() {
     assert!(e.to_string().contains("not valid TOML"), "{e}");
     let e = load_from::<Settings>(Some(Path::new("/nonexistent/x.toml")), env(&[])).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/x.toml"), "{e}");
+}
+
+#[test]
+fn one_key_of_a_nested_section_is_overridden_alone_from_env_and_file() {
+    let s: Settings = load_from(None, env(&[("NEWSWIRE_NATS__STREAM__WINDOW_SECS", "1")])).unwrap();
+    assert_eq!(s.nats.stream, Stream { name: "RAW".into(), window_secs: 1 });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "[nats.stream]\nwindow_secs = 2\n").unwrap();
+    let s: Settings = load_from(Some(&path), env(&[])).unwrap();
+    assert_eq!(s.nats.stream, Stream { name: "RAW".into(), window_secs: 2 });
+    assert_eq!(s.nats.url, Nats::default().url, "the rest of the section keeps its defaults");
+    let s: Settings = from_toml("[nats.stream]\nname = \"OTHER\"\n").unwrap();
+    assert_eq!(s.nats.stream, Stream { name: "OTHER".into(), window_secs: 600 });
+}
+
+#[test]
+fn newswire_variables_that_are_not_config_keys_are_ignored() {
+    let s: Settings = load_from(
+        None,
+        env(&[
+            ("NEWSWIRE_TEST_PG", "postgres://x"),
+            ("NEWSWIRE_SEEDS_DIR", "/tmp/seeds"),
+            ("NEWSWIRE_CONFIG", "/nonexistent.toml"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(s, Settings::default());
+}
+
+#[test]
+fn an_unknown_section_is_an_error_listing_the_sections() {
+    let e = load_from::<Settings>(None, env(&[("NEWSWIRE_NAST__URL", "x")])).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("NEWSWIRE_NAST__URL") && msg.contains("unknown section `nast`"), "{msg}");
+    assert!(msg.contains("nats") && msg.contains("sink"), "{msg}");
+}
+
+#[test]
+fn env_values_take_the_type_of_their_key() {
+    // A string key keeps digits (and anything else TOML would read otherwise) as text.
+    let s: Settings = load_from(
+        None,
+        env(&[
+            ("NEWSWIRE_NATS__URL", "123"),
+            ("NEWSWIRE_NATS__TOKEN", "123456"),
+            ("NEWSWIRE_NATS__RETRIES", "3"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(s.nats.url, "123");
+    assert_eq!(s.nats.token.as_deref(), Some("123456"), "an optional string key without a default");
+    assert_eq!(s.nats.retries, Some(3), "an optional number without a default");
+    let s: Settings = load_from(None, env(&[("NEWSWIRE_NATS__TOKEN", "true")])).unwrap();
+    assert_eq!(s.nats.token.as_deref(), Some("true"));
+    // A wrong type for a typed key is still an error naming it.
+    let e = load_from::<Settings>(None, env(&[("NEWSWIRE_NATS__RETRIES", "many")])).unwrap_err();
+    assert!(e.to_string().starts_with("config key `nats.retries`"), "{e}");
 }

@@ -58,6 +58,21 @@ pub struct FeedSpec {
 pub struct FeedList {
     /// The feeds, in file order.
     pub feeds: Vec<FeedSpec>,
+    /// Entries that are not run because they are invalid or their URL is refused (the SSRF
+    /// guard): one bad entry must not stop the fetcher for every other feed. The fetcher
+    /// reports each at start-up and counts them (`newswire_fetcher_feeds_rejected`).
+    pub rejected: Vec<RejectedFeed>,
+}
+
+/// A feeds-file entry that is not run, and why.
+#[derive(Debug, Clone)]
+pub struct RejectedFeed {
+    /// The entry's `id` as written.
+    pub id: String,
+    /// The entry's `url` as written.
+    pub url: String,
+    /// What is wrong, naming the entry and the field.
+    pub reason: String,
 }
 
 impl FeedList {
@@ -78,43 +93,64 @@ impl FeedList {
         Ok(list)
     }
 
-    /// Parses a feeds file's text; `origin` names it in errors.
+    /// Parses a feeds file's text; `origin` names it in errors. A file that is not valid TOML
+    /// or has unknown fields is an error; an entry with a bad value is [`rejected`](Self::rejected)
+    /// alone.
     pub fn parse(
         text: &str,
         origin: &str,
         guard: &NetGuard,
         default_interval: Duration,
     ) -> Result<Self, FetchError> {
-        let invalid = |reason: String| FetchError::InvalidUrl { url: origin.to_owned(), reason };
-        let file: FeedFile = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let file: FeedFile = toml::from_str(text)
+            .map_err(|e| FetchError::InvalidUrl { url: origin.to_owned(), reason: e.to_string() })?;
         let mut seen = HashSet::new();
-        let mut feeds = Vec::with_capacity(file.feed.len());
+        let mut list = Self { feeds: Vec::with_capacity(file.feed.len()), rejected: Vec::new() };
         for (i, e) in file.feed.into_iter().enumerate() {
-            let at = |field: &str, msg: String| invalid(format!("feed #{} `{field}`: {msg}", i + 1));
-            let id = SourceId::parse(&e.id).map_err(|err| at("id", err.to_string()))?;
-            if !seen.insert(id.clone()) {
-                return Err(at("id", format!("duplicate id {id}")));
+            match Self::entry(&e, guard, default_interval, &mut seen) {
+                Ok(spec) => list.feeds.push(spec),
+                Err((field, msg)) => list.rejected.push(RejectedFeed {
+                    reason: format!("{origin}: feed #{} ({}) `{field}`: {msg}", i + 1, e.id),
+                    id: e.id,
+                    url: e.url,
+                }),
             }
-            let url = guard.parse(&e.url).map_err(|err| at("url", err.to_string()))?;
-            let language = e
-                .language
-                .map(|l| Lang::parse(&l))
-                .transpose()
-                .map_err(|err| at("language", err.to_string()))?;
-            let category = e
-                .category
-                .map(|c| Category::parse(&c))
-                .transpose()
-                .map_err(|err| at("category", err.to_string()))?
-                .unwrap_or_default();
-            let poll_interval = match e.poll_interval_secs {
-                Some(0) => return Err(at("poll_interval_secs", "must be at least 1".into())),
-                Some(s) => Duration::from_secs(s),
-                None => default_interval,
-            };
-            feeds.push(FeedSpec { id, url, poll_interval, language, category, full_text: e.full_text });
         }
-        Ok(Self { feeds })
+        Ok(list)
+    }
+
+    /// Validates one entry; the error names the field.
+    fn entry(
+        e: &FeedEntry,
+        guard: &NetGuard,
+        default_interval: Duration,
+        seen: &mut HashSet<SourceId>,
+    ) -> Result<FeedSpec, (&'static str, String)> {
+        let id = SourceId::parse(&e.id).map_err(|err| ("id", err.to_string()))?;
+        if seen.contains(&id) {
+            return Err(("id", format!("duplicate id {id}")));
+        }
+        let url = guard.parse(&e.url).map_err(|err| ("url", err.to_string()))?;
+        let language = e
+            .language
+            .as_deref()
+            .map(Lang::parse)
+            .transpose()
+            .map_err(|err| ("language", err.to_string()))?;
+        let category = e
+            .category
+            .as_deref()
+            .map(Category::parse)
+            .transpose()
+            .map_err(|err| ("category", err.to_string()))?
+            .unwrap_or_default();
+        let poll_interval = match e.poll_interval_secs {
+            Some(0) => return Err(("poll_interval_secs", "must be at least 1".into())),
+            Some(s) => Duration::from_secs(s),
+            None => default_interval,
+        };
+        seen.insert(id.clone());
+        Ok(FeedSpec { id, url, poll_interval, language, category, full_text: e.full_text })
     }
 }
 
@@ -138,5 +174,24 @@ mod tests {
             err.as_deref().is_some_and(|e| e.contains("full_text") && e.contains("sometimes")),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn a_refused_or_invalid_entry_is_rejected_alone_and_the_rest_is_kept() {
+        let text = "[[feed]]\nid = \"good\"\nurl = \"https://a.example/rss\"\n\n\
+                    [[feed]]\nid = \"internal\"\nurl = \"http://127.0.0.1:8080/rss\"\n\n\
+                    [[feed]]\nid = \"badlang\"\nurl = \"https://b.example/rss\"\nlanguage = \"not a language\"\n\n\
+                    [[feed]]\nid = \"good\"\nurl = \"https://c.example/rss\"\n\n\
+                    [[feed]]\nid = \"other\"\nurl = \"https://d.example/rss\"\n";
+        let list = FeedList::parse(text, "feeds.toml", &GUARD, Duration::from_secs(60)).unwrap();
+        let ids: Vec<&str> = list.feeds.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, ["good", "other"]);
+        let rejected: Vec<(&str, &str)> =
+            list.rejected.iter().map(|r| (r.id.as_str(), r.reason.as_str())).collect();
+        assert_eq!(rejected.len(), 3, "{rejected:?}");
+        assert!(rejected[0].0 == "internal" && rejected[0].1.contains("`url`"), "{rejected:?}");
+        assert!(rejected[1].0 == "badlang" && rejected[1].1.contains("`language`"), "{rejected:?}");
+        assert!(rejected[2].0 == "good" && rejected[2].1.contains("duplicate id"), "{rejected:?}");
+        assert!(rejected[0].1.starts_with("feeds.toml: feed #2 (internal)"), "{rejected:?}");
     }
 }

@@ -49,6 +49,7 @@ pub struct HttpFetcher {
     client: reqwest::Client,
     max_body: usize,
     guard: NetGuard,
+    max_items: usize,
 }
 
 impl HttpFetcher {
@@ -90,7 +91,12 @@ impl HttpFetcher {
                 message: format!("cannot build HTTP client: {e}"),
                 timeout: false,
             })?;
-        Ok(Self { client, max_body: settings.max_body_bytes, guard })
+        Ok(Self { client, max_body: settings.max_body_bytes, guard, max_items: settings.max_items_per_feed })
+    }
+
+    /// Entries read from one feed document, at most (`max_items_per_feed`).
+    pub fn max_items(&self) -> usize {
+        self.max_items
     }
 
     /// The guard in use (to parse user-given locations the same way).

@@ -28,8 +28,19 @@ pub fn import_feeds(
     guard: &NetGuard,
 ) -> Result<Vec<ImportedFeed>, FetchError> {
     let candidates = if text.trim_start().starts_with('<') { opml_outlines(text)? } else { url_lines(text) };
-    let mut ids: HashSet<String> = existing.feeds.iter().map(|f| f.id.to_string()).collect();
-    let mut urls: HashSet<String> = existing.feeds.iter().map(|f| f.url.to_string()).collect();
+    // Rejected entries are still in the file: their ids and URLs are taken too.
+    let mut ids: HashSet<String> = existing
+        .feeds
+        .iter()
+        .map(|f| f.id.to_string())
+        .chain(existing.rejected.iter().map(|r| r.id.clone()))
+        .collect();
+    let mut urls: HashSet<String> = existing
+        .feeds
+        .iter()
+        .map(|f| f.url.to_string())
+        .chain(existing.rejected.iter().map(|r| r.url.clone()))
+        .collect();
     let mut out = Vec::new();
     for (url, title) in candidates {
         let parsed = guard.parse(&url)?;

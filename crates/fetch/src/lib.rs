@@ -20,6 +20,7 @@
 //! - [`service`]: the async shell: polls every feed on its interval and publishes the new or
 //!   changed raw items, remembering them per feed in a JetStream key-value bucket.
 
+mod cap;
 mod charset;
 mod error;
 mod feeds;
@@ -37,10 +38,12 @@ mod settings;
 
 pub use charset::{Decoded, decode_body, decode_html};
 pub use error::{FetchError, FetchErrorKind};
-pub use feeds::{FeedList, FeedSpec};
+pub use feeds::{FeedList, FeedSpec, RejectedFeed};
 pub use http::{Body, HttpFetcher, Validators};
 pub use import::{ImportedFeed, import_feeds, render_feeds};
 pub use netguard::{FeedUrl, NetGuard};
 pub use pages::{FullText, PageFetcher};
-pub use parse::{FeedContext, ParsedFeed, discover_feeds, looks_binary, parse_feed};
+pub use parse::{
+    DEFAULT_MAX_ITEMS, FeedContext, ParsedFeed, discover_feeds, looks_binary, parse_feed, parse_feed_capped,
+};
 pub use settings::FetcherSettings;

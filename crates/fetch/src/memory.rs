@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use newswire_bus::{Bus, BusError, BusErrorKind, KvBucket, KvBucketName};
+use newswire_bus::{Bus, BusError, BusErrorKind, KvBucket, KvBucketName, Source};
 use newswire_model::SourceId;
 
 use crate::seen::{Fingerprint, Outcome, SeenMemory};
@@ -41,7 +41,7 @@ pub(crate) struct Loaded {
 struct BucketState {
     bucket: Option<KvBucket>,
     /// After a failed open: not before this instant, and the error to report until then.
-    retry: Option<(Instant, BusErrorKind, String)>,
+    retry: Option<(Instant, BusErrorKind, Source)>,
 }
 
 /// Per-feed memories of one fetcher (clones share them).
@@ -63,11 +63,11 @@ impl FeedMemories {
         if let Some(b) = &state.bucket {
             return Ok(b.clone());
         }
-        if let Some((at, kind, message)) = &state.retry
+        if let Some((at, kind, source)) = &state.retry
             && Instant::now() < *at
         {
             let bucket = KvBucketName::FetcherSeen.bucket_name(&self.bus.settings().subject_root);
-            return Err(BusError::Bucket { bucket, kind: *kind, message: message.clone() });
+            return Err(BusError::Bucket { bucket, kind: *kind, source: source.clone() });
         }
         match self.bus.kv_bucket(KvBucketName::FetcherSeen, None).await {
             Ok(b) => {
@@ -75,11 +75,11 @@ impl FeedMemories {
                 Ok(b)
             }
             Err(e) => {
-                let message = match &e {
-                    BusError::Bucket { message, .. } => message.clone(),
-                    other => other.to_string(),
+                let source: Source = match &e {
+                    BusError::Bucket { source, .. } => source.clone(),
+                    other => std::sync::Arc::new(std::io::Error::other(other.to_string())),
                 };
-                state.retry = Some((Instant::now() + REOPEN_AFTER, e.kind(), message));
+                state.retry = Some((Instant::now() + REOPEN_AFTER, e.kind(), source));
                 Err(e)
             }
         }

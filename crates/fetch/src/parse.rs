@@ -34,6 +34,8 @@ pub struct ParsedFeed {
     pub items: Vec<RawItem>,
     /// Entries skipped because they have no link, GUID, title or content to identify them.
     pub skipped: usize,
+    /// Entries beyond the item cap, not parsed (see [`parse_feed_capped`]).
+    pub capped: usize,
     /// The encoding the body was decoded from.
     pub encoding: &'static str,
     /// Size of the body in bytes, as received.
@@ -50,20 +52,42 @@ pub fn parse_feed(
     content_type: Option<&str>,
     ctx: &FeedContext,
 ) -> Result<ParsedFeed, FetchError> {
+    parse_feed_capped(bytes, content_type, ctx, DEFAULT_MAX_ITEMS)
+}
+
+/// The default of `fetcher.max_items_per_feed`.
+pub const DEFAULT_MAX_ITEMS: usize = 1000;
+
+/// [`parse_feed`] reading at most the first `max_items` entries (document order: feeds list
+/// the newest first). The rest are not parsed at all, so that a feed of 100,000 items costs
+/// the memory of `max_items`; [`ParsedFeed::capped`] says how many were left out.
+pub fn parse_feed_capped(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    ctx: &FeedContext,
+    max_items: usize,
+) -> Result<ParsedFeed, FetchError> {
     let origin = ctx.feed_url.as_str();
     let decoded = decode_body(bytes, content_type, origin)?;
     let text = decoded.text.trim_start_matches('\u{feff}');
     sniff(text, origin, ctx.base_url.as_ref())?;
     let normalized = normalize_dialect(text);
-    let text = normalized.as_ref();
+    let capped = crate::cap::cap_entries(normalized.as_ref(), max_items);
+    let text = capped.text.as_ref();
     let parser = feed_rs::parser::Builder::new()
         .base_uri(ctx.base_url.as_ref().map(Url::as_str))
         // An empty id tells us the entry had none (feed-rs would otherwise invent one).
         .id_generator(|_, _, _| String::new())
         .build();
-    let feed = parser
-        .parse(text.as_bytes())
-        .map_err(|e| FetchError::Malformed { url: origin.to_owned(), message: e.to_string() })?;
+    // feed-rs and quick-xml are not written for hostile input; a panic in them (found by
+    // fuzzing once) is one malformed feed, never a dead fetcher task.
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse(text.as_bytes())))
+        .map_err(|_| FetchError::Malformed {
+            url: origin.to_owned(),
+            message: "the feed parser panicked on this body".to_owned(),
+        })?;
+    let feed =
+        parsed.map_err(|e| FetchError::Malformed { url: origin.to_owned(), message: e.to_string() })?;
     let feed_lang = feed.language.as_deref().and_then(|l| Lang::parse(l).ok());
     let mut http = ctx.http.clone();
     if let Some(h) = http.as_mut() {
@@ -128,6 +152,7 @@ pub fn parse_feed(
         title: feed.title.map(|t| t.content),
         items,
         skipped,
+        capped: capped.dropped,
         encoding: decoded.encoding,
         body_bytes: bytes.len(),
     })
@@ -144,10 +169,10 @@ const ATOM_03_NS: &str = "http://purl.org/atom/ns#";
 ///   a superset of the 0.9x versions.
 fn normalize_dialect(text: &str) -> std::borrow::Cow<'_, str> {
     use std::borrow::Cow;
-    let mut out = Cow::Borrowed(text);
-    if text.contains(ATOM_03_NS) {
+    let mut out = utf8_declaration(text);
+    if out.contains(ATOM_03_NS) {
         out = Cow::Owned(
-            text.replace(ATOM_03_NS, "http://www.w3.org/2005/Atom")
+            out.replace(ATOM_03_NS, "http://www.w3.org/2005/Atom")
                 .replace("type=\"text/plain\"", "type=\"text\"")
                 .replace("type=\"text/html\"", "type=\"html\"")
                 .replace("type=\"application/xhtml+xml\"", "type=\"xhtml\""),
@@ -170,6 +195,24 @@ fn normalize_dialect(text: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     out
+}
+
+/// The text is UTF-8 by now (`decode_body` honoured the declared encoding), so the XML
+/// declaration is rewritten to say so: left alone, quick-xml switches decoders again on an
+/// `encoding` it finds there, and a malformed declaration (fuzzing found one) makes it panic.
+fn utf8_declaration(text: &str) -> std::borrow::Cow<'_, str> {
+    const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>";
+    let start = text.len() - text.trim_start().len();
+    let rest = &text[start..];
+    let is_declaration = rest
+        .strip_prefix("<?xml")
+        .is_some_and(|after| after.starts_with(|c: char| c.is_whitespace() || c == '?'));
+    match rest.find("?>") {
+        Some(end) if is_declaration && &rest[..end + 2] != DECLARATION => {
+            std::borrow::Cow::Owned(format!("{DECLARATION}{}", &rest[end + 2..]))
+        }
+        _ => std::borrow::Cow::Borrowed(text),
+    }
 }
 
 /// The entry's article link: `rel="alternate"` (or no rel) first, never `self`/`enclosure`.

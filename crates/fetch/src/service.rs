@@ -16,7 +16,7 @@ use crate::pages::PageResult;
 use crate::seen::{Decision, Fingerprint, Outcome};
 use crate::{
     Body, FeedContext, FeedList, FeedSpec, FetchError, HttpFetcher, PageFetcher, ParsedFeed, Validators,
-    parse_feed,
+    parse_feed_capped,
 };
 
 /// The wait before a feed's next poll after `failures` failed polls in a row: its interval,
@@ -24,6 +24,21 @@ use crate::{
 pub fn failure_backoff(interval: Duration, failures: u32) -> Duration {
     let cap = interval.max(Duration::from_secs(3600));
     interval.saturating_mul(1 << failures.min(16)).min(cap)
+}
+
+/// The key feeds share a per-host fetch limit by: the URL's host and port (files and stdin:
+/// none).
+fn host_key(url: &crate::FeedUrl) -> String {
+    match url {
+        crate::FeedUrl::Http(u) => {
+            format!(
+                "{}:{}",
+                u.host_str().unwrap_or_default().to_ascii_lowercase(),
+                u.port_or_known_default().unwrap_or(0)
+            )
+        }
+        crate::FeedUrl::File(_) | crate::FeedUrl::Stdin => String::new(),
+    }
 }
 
 /// What one poll of one feed did.
@@ -59,7 +74,14 @@ pub async fn fetch_and_parse(
     if body.not_modified {
         return Ok(None);
     }
-    let parsed = parse_body(&body, &feed.id, &feed.url.to_string(), feed.language.as_ref(), &feed.category)?;
+    let parsed = parse_body(
+        &body,
+        &feed.id,
+        &feed.url.to_string(),
+        feed.language.as_ref(),
+        &feed.category,
+        http.max_items(),
+    )?;
     Ok(Some((parsed, body.validators())))
 }
 
@@ -72,6 +94,7 @@ pub fn parse_body(
     feed_url: &str,
     language_hint: Option<&Lang>,
     category: &Category,
+    max_items: usize,
 ) -> Result<ParsedFeed, FetchError> {
     let ctx = FeedContext {
         source_id: source_id.clone(),
@@ -82,7 +105,7 @@ pub fn parse_body(
         fetched_at: Utc::now(),
         http: body.http.clone(),
     };
-    parse_feed(&body.bytes, body.content_type.as_deref(), &ctx)
+    parse_feed_capped(&body.bytes, body.content_type.as_deref(), &ctx, max_items)
 }
 
 /// The fetcher stage.
@@ -147,6 +170,10 @@ impl Fetcher {
         };
         self.metrics.polls.with_label_values(&["ok"]).inc();
         self.metrics.fetched_bytes.inc_by(parsed.body_bytes as u64);
+        if parsed.capped > 0 {
+            self.metrics.items_capped.inc_by(parsed.capped as u64);
+            tracing::warn!(message = "Feed has more entries than max_items_per_feed; the rest were not read.", feed_id = %feed.id, read = parsed.items.len(), left_out = parsed.capped);
+        }
         let mut items = parsed.items;
         self.metrics.stage.items_in.inc_by(items.len() as u64);
         // Oldest first, so that the first copy of a story the processor sees is the original.
@@ -279,15 +306,28 @@ impl Fetcher {
     }
 
     /// Polls each feed on its interval until `shutdown`. Each feed has its own task; at most
-    /// `max_concurrency` fetches run at once. First polls are spread over the first interval
-    /// (up to 10 s) so that a restart does not hit every server at the same instant.
-    pub async fn run(self, feeds: FeedList, max_concurrency: usize, shutdown: CancellationToken) {
+    /// `max_concurrency` fetches run at once, and at most `per_host` of them to one host, so
+    /// that a host that hangs (or a site with many feeds) holds only its own share of the
+    /// slots. First polls are spread over the first interval (up to 10 s) so that a restart
+    /// does not hit every server at the same instant.
+    pub async fn run(
+        self,
+        feeds: FeedList,
+        max_concurrency: usize,
+        per_host: usize,
+        shutdown: CancellationToken,
+    ) {
         let permits = Arc::new(Semaphore::new(max_concurrency.max(1)));
+        let mut hosts: std::collections::HashMap<String, Arc<Semaphore>> = std::collections::HashMap::new();
         let n = feeds.feeds.len().max(1) as u32;
         let mut tasks = tokio::task::JoinSet::new();
         for (i, feed) in feeds.feeds.into_iter().enumerate() {
             let this = self.clone();
             let permits = permits.clone();
+            let host_permits = hosts
+                .entry(host_key(&feed.url))
+                .or_insert_with(|| Arc::new(Semaphore::new(per_host.max(1))))
+                .clone();
             let shutdown = shutdown.clone();
             let offset = feed.poll_interval.min(Duration::from_secs(10)) / n * i as u32;
             let span = tracing::info_span!("feed", feed_id = %feed.id);
@@ -305,7 +345,20 @@ impl Fetcher {
                             () = tokio::time::sleep_until(next) => {}
                         }
                         next = tokio::time::Instant::now() + feed.poll_interval;
-                        let Ok(_permit) = permits.acquire().await else { return };
+                        // The host's share first: a feed waiting for its host holds no
+                        // global slot meanwhile.
+                        // Waiting for a slot ends at shutdown; a poll under way is finished.
+                        let slots = async {
+                            let host = host_permits.acquire().await.ok()?;
+                            let global = permits.acquire().await.ok()?;
+                            Some((host, global))
+                        };
+                        let Some(_slots) = (tokio::select! {
+                            () = shutdown.cancelled() => None,
+                            s = slots => s,
+                        }) else {
+                            return;
+                        };
                         let result = this.poll(&feed, &mut validators).await;
                         failures = if result.is_ok() { 0 } else { failures.saturating_add(1) };
                         if failures > 0 {

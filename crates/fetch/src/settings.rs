@@ -47,6 +47,13 @@ pub struct FetcherSettings {
     pub page_max_concurrency: usize,
     /// Read each host's robots.txt and fetch only the pages it allows.
     pub respect_robots_txt: bool,
+    /// Entries read from one feed document, at most: the first ones in document order
+    /// (feeds list the newest first); the rest are not parsed, so that a feed of 100,000
+    /// items costs the memory of this many.
+    pub max_items_per_feed: usize,
+    /// Feed fetches to one host at the same time, at most (of `max_concurrency`): a host that
+    /// accepts connections and never answers holds this many slots, not all of them.
+    pub max_fetches_per_host: usize,
 }
 
 impl Default for FetcherSettings {
@@ -69,6 +76,8 @@ impl Default for FetcherSettings {
             page_max_wait_secs: 60,
             page_max_concurrency: 16,
             respect_robots_txt: true,
+            max_items_per_feed: crate::DEFAULT_MAX_ITEMS,
+            max_fetches_per_host: 4,
         }
     }
 }

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use newswire_bus::{
-    Bus, BusError, BusErrorKind, ConsumerRole, Delivery, KvBucketName, PendingPublish, Replayed, decode_batch,
+    Bus, BusError, BusErrorKind, ConsumerRole, CrashGuard, Delivery, KvBucketName, PendingPublish, Replayed,
+    decode_batch,
 };
 use newswire_model::{ArticleId, DuplicateKind, RawItem};
 use newswire_telemetry::metrics::ProcessorMetrics;
@@ -30,6 +31,8 @@ const LINGER: Duration = Duration::from_millis(5);
 enum Step {
     /// Dropped on purpose (repeat, empty): ack.
     Ack(Delivery),
+    /// Its analysis panicked: dead-letter it (reason `panic`); the rest of the batch goes on.
+    DeadLetter { delivery: Delivery, error: String },
     /// Published: ack when the server acknowledged the article.
     Publish { delivery: Delivery, id: ArticleId, duplicate: Option<DuplicateKind>, pending: PendingPublish },
     /// The publish could not even be sent.
@@ -117,11 +120,28 @@ pub async fn replay(
     Ok(done)
 }
 
+/// What analysis made of one item.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "held in a batch-sized Vec, as the Result<Analysis, _> it replaced; boxing would add an allocation per item"
+)]
+enum Analysed1 {
+    /// Ready for the decision.
+    Done(Analysis),
+    /// Nothing to decide (decided before, or empty after cleaning).
+    Dropped(DropReason),
+    /// The analysis panicked, with this message: the item is dead-lettered.
+    Panicked(String),
+}
+
 /// A batch on its way from analysis to decision.
 struct Analysed {
     deliveries: Vec<Delivery>,
-    /// `None` if the analysis failed as a whole (a panic): the batch is retried.
-    results: Option<Vec<Result<Analysis, DropReason>>>,
+    /// `None` if the analysis failed as a whole (its task was lost): the batch is retried.
+    results: Option<Vec<Analysed1>>,
+    /// A redelivered message analysed alone under a crash mark, cleared once it is decided
+    /// (see [`CrashGuard`]).
+    suspect: bool,
 }
 
 /// Analysed batches waiting for the decision step: one, so that the next batch is analysed
@@ -147,6 +167,7 @@ pub async fn run_with(
     shutdown: CancellationToken,
 ) -> Result<(), BusError> {
     let mut consumer = bus.consumer(ConsumerRole::Processor).await?;
+    let guard = CrashGuard::open(&bus, ConsumerRole::Processor).await;
     let processor = Mutex::new(processor);
     let (analysed_tx, mut analysed_rx) = mpsc::channel::<Analysed>(ANALYSED_WAITING);
     let analyse_stage = async {
@@ -159,15 +180,36 @@ pub async fn run_with(
                 }
             })
             .await;
-            let (deliveries, raws): (Vec<Delivery>, Vec<RawItem>) = decoded.into_iter().unzip();
-            // Ids decided before are not analysed. One decided in the batch still being
-            // decided is caught again by `decide`.
-            let fresh: Vec<bool> = {
-                let p = lock(&processor);
-                raws.iter().map(|r| !p.seen(r)).collect()
-            };
-            let results = analyse(raws, fresh, settings, &metrics).await;
-            if analysed_tx.send(Analysed { deliveries, results }).await.is_err() {
+            // Redelivered messages may be what killed the last processor: each is analysed
+            // and decided alone, under a mark (see CrashGuard), before the rest of the batch.
+            let (suspects, normal): (Vec<_>, Vec<_>) =
+                decoded.into_iter().partition(|(d, _)| CrashGuard::is_suspect(d));
+            let mut closed = false;
+            for (d, raw) in suspects {
+                if guard.check(&d).await {
+                    metrics.stage.failed("crash");
+                    if d.dead_letter("crash", "the processor died while processing this message alone").await
+                    {
+                        metrics.dead_lettered.inc();
+                        guard.clear(&d).await;
+                    }
+                    continue;
+                }
+                let batch = Analysed { deliveries: vec![d], results: None, suspect: true };
+                if !send_analysed(batch, vec![raw], &processor, settings, &metrics, &analysed_tx).await {
+                    closed = true;
+                    break;
+                }
+            }
+            if closed {
+                break;
+            }
+            if normal.is_empty() {
+                continue;
+            }
+            let (deliveries, raws): (Vec<Delivery>, Vec<RawItem>) = normal.into_iter().unzip();
+            let batch = Analysed { deliveries, results: None, suspect: false };
+            if !send_analysed(batch, raws, &processor, settings, &metrics, &analysed_tx).await {
                 break;
             }
         }
@@ -177,7 +219,7 @@ pub async fn run_with(
         let (failed_tx, mut failed_rx) = mpsc::unbounded_channel::<ArticleId>();
         let in_flight = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
         let mut ackers = JoinSet::new();
-        while let Some(Analysed { deliveries, results }) = analysed_rx.recv().await {
+        while let Some(Analysed { deliveries, results, suspect }) = analysed_rx.recv().await {
             // Publishes that failed since the last batch: their redeliveries must go through.
             while let Ok(id) = failed_rx.try_recv() {
                 lock(&processor).forget(&id);
@@ -192,29 +234,40 @@ pub async fn run_with(
             }
             let Some(results) = results else {
                 for d in deliveries {
+                    if suspect {
+                        guard.clear(&d).await;
+                    }
                     retry_or_dead_letter(&d, &metrics, "analysis", "analysis failed").await;
                 }
                 continue;
             };
             let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
-            let outcomes: Vec<Outcome> = {
+            let outcomes: Vec<Result<Outcome, String>> = {
                 let mut p = lock(&processor);
                 results
                     .into_iter()
                     .map(|a| match a {
-                        Ok(a) => p.decide(a, Utc::now()),
-                        Err(reason) => Outcome::Dropped(reason),
+                        Analysed1::Done(a) => Ok(p.decide(a, Utc::now())),
+                        Analysed1::Dropped(reason) => Ok(Outcome::Dropped(reason)),
+                        Analysed1::Panicked(error) => Err(error),
                     })
                     .collect()
             };
+            // Decided: whatever could kill the stage has run.
+            if suspect {
+                for d in &deliveries {
+                    guard.clear(d).await;
+                }
+            }
             let mut steps = Vec::with_capacity(deliveries.len());
             for (delivery, outcome) in deliveries.into_iter().zip(outcomes) {
                 steps.push(match outcome {
-                    Outcome::Dropped(reason) => {
+                    Err(error) => Step::DeadLetter { delivery, error },
+                    Ok(Outcome::Dropped(reason)) => {
                         metrics.stage.dropped(reason.as_str());
                         Step::Ack(delivery)
                     }
-                    Outcome::Article(article) => {
+                    Ok(Outcome::Article(article)) => {
                         let duplicate = article.duplicate.as_ref().map(|d| d.kind);
                         match bus.send_article(&article).await {
                             Ok(pending) => Step::Publish { delivery, id: article.id, duplicate, pending },
@@ -241,14 +294,35 @@ pub async fn run_with(
     Ok(())
 }
 
+/// Drops ids decided before, analyses the rest of `raws` (the items of `batch.deliveries`)
+/// and hands the batch to the decision stage; `false` once that stage is gone.
+async fn send_analysed(
+    mut batch: Analysed,
+    raws: Vec<RawItem>,
+    processor: &Mutex<Processor>,
+    settings: &ProcessorSettings,
+    metrics: &ProcessorMetrics,
+    tx: &mpsc::Sender<Analysed>,
+) -> bool {
+    // Ids decided before are not analysed. One decided in the batch still being decided is
+    // caught again by `decide`.
+    let fresh: Vec<bool> = {
+        let p = lock(processor);
+        raws.iter().map(|r| !p.seen(r)).collect()
+    };
+    batch.results = analyse(raws, fresh, settings, metrics).await;
+    tx.send(batch).await.is_ok()
+}
+
 /// Analyses a batch on every core (rayon's pool, off the async runtime), in input order.
-/// Items not `fresh` were decided before and are not analysed.
+/// Items not `fresh` were decided before and are not analysed. A panic in one item's analysis
+/// is caught and reported for that item alone.
 async fn analyse(
     raws: Vec<RawItem>,
     fresh: Vec<bool>,
     settings: &ProcessorSettings,
     metrics: &ProcessorMetrics,
-) -> Option<Vec<Result<Analysis, DropReason>>> {
+) -> Option<Vec<Analysed1>> {
     let settings = settings.clone();
     let work = tokio::task::spawn_blocking(move || {
         use rayon::prelude::*;
@@ -256,8 +330,24 @@ async fn analyse(
             .zip(fresh)
             .map(|(raw, fresh)| {
                 let started = Instant::now();
-                let a = if fresh { analyze(raw, &settings) } else { Err(DropReason::Duplicate) };
-                (a, fresh.then(|| started.elapsed()))
+                if !fresh {
+                    return (Analysed1::Dropped(DropReason::Duplicate), None);
+                }
+                let id = raw.id.clone();
+                let a = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| analyze(raw, &settings))) {
+                    Ok(Ok(a)) => Analysed1::Done(a),
+                    Ok(Err(reason)) => Analysed1::Dropped(reason),
+                    Err(panic) => {
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_owned())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "unknown panic".to_owned());
+                        tracing::error!(message = "Analysis panicked; the item will be dead-lettered.", item_id = %id, panic = %what);
+                        Analysed1::Panicked(format!("analysis panicked: {what}"))
+                    }
+                };
+                (a, Some(started.elapsed()))
             })
             .collect::<Vec<_>>()
     });
@@ -274,7 +364,6 @@ async fn analyse(
                 .collect(),
         ),
         Err(e) => {
-            // A panic in analysis: the batch is redelivered rather than lost.
             tracing::error!(message = "Analysis task failed; the batch will be redelivered.", error = %e);
             None
         }
@@ -286,6 +375,13 @@ async fn finish(step: Step, metrics: &ProcessorMetrics, failed: &mpsc::Unbounded
     let (delivery, id, error) = match step {
         Step::Ack(d) => {
             ack(&d).await;
+            return;
+        }
+        Step::DeadLetter { delivery, error } => {
+            metrics.stage.failed("panic");
+            if delivery.dead_letter("panic", &error).await {
+                metrics.dead_lettered.inc();
+            }
             return;
         }
         Step::Publish { delivery, id, duplicate, pending } => match pending.acked().await {

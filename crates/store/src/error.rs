@@ -6,6 +6,7 @@
 /// | Error | Kind |
 /// |---|---|
 /// | [`StoreError::Config`], `sqlx::Error::Configuration` | [`Fatal`](Self::Fatal) |
+/// | PostgreSQL SQLSTATE class `28` (refused credentials), `3D000` (no such database), `42501` (insufficient privilege) | [`Fatal`](Self::Fatal) |
 /// | IO errors (connection refused or reset, broken pipe), `PoolTimedOut`, `PoolClosed`, `WorkerCrashed`, `Tls` | [`Unavailable`](Self::Unavailable) |
 /// | PostgreSQL SQLSTATE class `08` (connection exception), `53` (insufficient resources: disk full, out of memory, too many connections), `57P01`..`57P03` (admin/crash shutdown, cannot connect now), `58` (system error, I/O), `40001` (serialization failure), `40P01` (deadlock), `25006` (read-only transaction: a standby) | [`Unavailable`](Self::Unavailable) |
 /// | PostgreSQL SQLSTATE class `22` (data exception: `22P05` untranslatable character such as `\u0000` in JSONB, `22021` invalid byte sequence such as a NUL in text, `22P02` invalid text representation, …), `23` (integrity constraint violation), `54` (program limit exceeded: a row or value too large) | [`Rejected`](Self::Rejected) |
@@ -26,8 +27,21 @@ pub enum StoreErrorKind {
     /// Unclassified: possibly passing. The batch is nacked with back-off; a message on its
     /// last delivery is dead-lettered (reason `store`).
     Transient,
-    /// The configuration is wrong (bad URL, unwritable file): stop.
+    /// The configuration is wrong (bad URL, refused credentials, a role without the
+    /// privilege): the sink stops with an error (a non-zero exit), nacking what it holds.
     Fatal,
+}
+
+/// Why the sink stage stopped: errors that retrying cannot fix, so that the service exits
+/// with a non-zero code instead of idling or ending as if it had been asked to.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The bus failed (its consumer could not be opened).
+    #[error(transparent)]
+    Bus(#[from] newswire_bus::BusError),
+    /// The store refused the sink for good (configuration, permissions).
+    #[error("store failed: {0}")]
+    Store(#[source] StoreError),
 }
 
 /// Errors of the article store.
@@ -100,6 +114,10 @@ fn sqlx_kind(backend: &str, e: &sqlx::Error) -> StoreErrorKind {
 /// By SQLSTATE (five characters: a two-character class, then the condition).
 fn pg_kind(sqlstate: &str) -> StoreErrorKind {
     match sqlstate {
+        // Refused credentials, a database that does not exist, a role without the privilege:
+        // retrying cannot fix these, and every article would end up dead-lettered meanwhile.
+        "3D000" | "42501" => StoreErrorKind::Fatal,
+        s if s.starts_with("28") => StoreErrorKind::Fatal,
         "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "25006" => StoreErrorKind::Unavailable,
         s if s.starts_with("08") || s.starts_with("53") || s.starts_with("58") => StoreErrorKind::Unavailable,
         s if s.starts_with("22") || s.starts_with("23") || s.starts_with("54") => StoreErrorKind::Rejected,
@@ -143,6 +161,9 @@ mod tests {
         }
         for s in ["42P01", "XX000", "57014", ""] {
             assert_eq!(pg_kind(s), StoreErrorKind::Transient, "{s}");
+        }
+        for s in ["28P01", "28000", "3D000", "42501"] {
+            assert_eq!(pg_kind(s), StoreErrorKind::Fatal, "{s}");
         }
     }
 

@@ -22,7 +22,7 @@ mod settings;
 mod sqlite;
 mod store;
 
-pub use error::{StoreError, StoreErrorKind};
+pub use error::{SinkError, StoreError, StoreErrorKind};
 pub use postgres::PgStore;
 pub use settings::SinkSettings;
 pub use sqlite::SqliteStore;

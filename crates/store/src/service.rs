@@ -4,13 +4,13 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use newswire_bus::{Bus, BusError, ConsumerRole, Delivery, decode_batch};
+use newswire_bus::{Bus, ConsumerRole, Delivery, decode_batch};
 use newswire_model::Article;
 use newswire_telemetry::Health;
 use newswire_telemetry::metrics::SinkMetrics;
 use tokio_util::sync::CancellationToken;
 
-use crate::{ArticleStore, SinkSettings, Store, StoreError, StoreErrorKind, UpsertResult};
+use crate::{ArticleStore, SinkError, SinkSettings, Store, StoreError, StoreErrorKind, UpsertResult};
 
 /// First wait after the store was found unavailable; doubled after each failed retry.
 const FIRST_RETRY: Duration = Duration::from_millis(500);
@@ -36,7 +36,8 @@ const MAX_RETRY: Duration = Duration::from_secs(30);
 ///   at once; the messages are then redelivered after `ack_wait`.
 /// - `Transient` (unclassified): the batch is nacked with back-off; a message on its last
 ///   delivery is dead-lettered (reason `store`), so nothing is silently lost.
-/// - `Fatal` (configuration): the batch is nacked and the sink stops.
+/// - `Fatal` (configuration): the batch is nacked and the sink stops with
+///   [`SinkError::Store`].
 pub async fn run(
     bus: Bus,
     store: Store,
@@ -44,7 +45,7 @@ pub async fn run(
     metrics: SinkMetrics,
     health: Health,
     shutdown: CancellationToken,
-) -> Result<(), BusError> {
+) -> Result<(), SinkError> {
     let mut consumer = bus.consumer(ConsumerRole::Sink).await?;
     // Progress is reported well within ack_wait, so that a message is never redelivered while
     // the sink is still working on it (a slow commit or a store outage).
@@ -104,7 +105,7 @@ pub async fn run(
                     for d in pending.iter().flat_map(|c| &c.deliveries) {
                         let _ = d.nak(Duration::from_secs(5)).await;
                     }
-                    return Ok(());
+                    return Err(SinkError::Store(e));
                 }
                 Err(e) => {
                     health.set_not_ready(format!("store: {e}"));

@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
@@ -16,9 +17,13 @@ use crate::TelemetryError;
 ///
 /// A service starts not ready and says why; it becomes ready once its dependencies (NATS,
 /// the database) are connected, and not ready again when it loses them or shuts down.
+/// A process that runs several stages gives each its own [`component`](Self::component):
+/// it is ready only while every component is, and `/readyz` names those that are not.
 #[derive(Debug, Clone)]
 pub struct Health {
-    state: Arc<RwLock<Result<(), String>>>,
+    parts: Arc<RwLock<BTreeMap<String, Result<(), String>>>>,
+    /// This handle's part: `""` for the whole service.
+    name: String,
 }
 
 impl Default for Health {
@@ -30,26 +35,43 @@ impl Default for Health {
 impl Health {
     /// Not ready, "starting".
     pub fn new() -> Self {
-        Self { state: Arc::new(RwLock::new(Err("starting".to_owned()))) }
+        let parts = BTreeMap::from([(String::new(), Err("starting".to_owned()))]);
+        Self { parts: Arc::new(RwLock::new(parts)), name: String::new() }
     }
 
-    /// Marks the service ready.
+    /// A part of this service's readiness (one stage of several in one process), not ready
+    /// ("starting") until it says so.
+    pub fn component(&self, name: &str) -> Health {
+        if let Ok(mut parts) = self.parts.write() {
+            parts.insert(name.to_owned(), Err("starting".to_owned()));
+        }
+        Self { parts: self.parts.clone(), name: name.to_owned() }
+    }
+
+    /// Marks this part ready.
     pub fn set_ready(&self) {
-        if let Ok(mut s) = self.state.write() {
-            *s = Ok(());
+        if let Ok(mut parts) = self.parts.write() {
+            parts.insert(self.name.clone(), Ok(()));
         }
     }
 
-    /// Marks the service not ready, with a reason shown by `/readyz`.
+    /// Marks this part not ready, with a reason shown by `/readyz`.
     pub fn set_not_ready(&self, reason: impl Into<String>) {
-        if let Ok(mut s) = self.state.write() {
-            *s = Err(reason.into());
+        if let Ok(mut parts) = self.parts.write() {
+            parts.insert(self.name.clone(), Err(reason.into()));
         }
     }
 
-    /// Current readiness.
+    /// Readiness of the whole service: ready when every part is; else the reasons of those
+    /// that are not, each after its part's name.
     pub fn readiness(&self) -> Result<(), String> {
-        self.state.read().map(|s| s.clone()).unwrap_or_else(|_| Err("poisoned".to_owned()))
+        let Ok(parts) = self.parts.read() else { return Err("poisoned".to_owned()) };
+        let reasons: Vec<String> = parts
+            .iter()
+            .filter_map(|(name, r)| r.as_ref().err().map(|why| (name, why)))
+            .map(|(name, why)| if name.is_empty() { why.clone() } else { format!("{name}: {why}") })
+            .collect();
+        if reasons.is_empty() { Ok(()) } else { Err(reasons.join("; ")) }
     }
 }
 
@@ -109,5 +131,25 @@ async fn readyz(State(s): State<AdminState>) -> impl IntoResponse {
     match s.health.readiness() {
         Ok(()) => (StatusCode::OK, "ready\n".to_owned()),
         Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_of_several_stages_is_ready_only_while_every_stage_is() {
+        let health = Health::new();
+        let fetcher = health.component("fetcher");
+        let sink = health.component("sink");
+        health.set_ready();
+        assert_eq!(health.readiness(), Err("fetcher: starting; sink: starting".to_owned()));
+        fetcher.set_ready();
+        sink.set_ready();
+        assert_eq!(health.readiness(), Ok(()));
+        fetcher.set_not_ready("failed: feeds file unreadable");
+        assert_eq!(health.readiness(), Err("fetcher: failed: feeds file unreadable".to_owned()));
+        assert_eq!(sink.readiness(), health.readiness(), "every handle sees the whole service");
     }
 }

@@ -109,6 +109,12 @@ pub struct FetcherMetrics {
     /// `newswire_fetcher_items_trimmed_total`: entries whose text was shortened to fit in a
     /// bus message.
     pub items_trimmed: IntCounter,
+    /// `newswire_fetcher_items_capped_total`: entries beyond `max_items_per_feed` in one
+    /// document, not parsed.
+    pub items_capped: IntCounter,
+    /// `newswire_fetcher_feeds_rejected`: feeds-file entries not run because they are invalid
+    /// or their URL is refused.
+    pub feeds_rejected: IntGauge,
 }
 
 /// The `result` values of `newswire_fetcher_pages_total`: `fetched` (the page's article
@@ -148,6 +154,16 @@ impl FetcherMetrics {
             "Entries whose text was shortened to fit in a bus message.",
         )?;
         registry.register(Box::new(items_trimmed.clone()))?;
+        let items_capped = IntCounter::new(
+            "newswire_fetcher_items_capped_total",
+            "Entries beyond max_items_per_feed in one feed document, not parsed.",
+        )?;
+        registry.register(Box::new(items_capped.clone()))?;
+        let feeds_rejected = IntGauge::new(
+            "newswire_fetcher_feeds_rejected",
+            "Feeds-file entries not run because they are invalid or their URL is refused.",
+        )?;
+        registry.register(Box::new(feeds_rejected.clone()))?;
         Ok(Self {
             stage: StageCounters::new("fetcher", registry)?,
             polls,
@@ -167,6 +183,8 @@ impl FetcherMetrics {
             )?,
             host_backoffs,
             items_trimmed,
+            items_capped,
+            feeds_rejected,
         })
     }
 }

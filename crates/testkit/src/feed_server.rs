@@ -40,6 +40,24 @@ pub enum Route {
         /// The bytes.
         body: Vec<u8>,
     },
+    /// A body sent as it is with `Content-Encoding: gzip` (give it gzip bytes: a gzip bomb is
+    /// a few kilobytes that inflate to gigabytes).
+    Gzip {
+        /// `Content-Type` header.
+        content_type: String,
+        /// The compressed bytes.
+        body: Vec<u8>,
+    },
+    /// Headers at once, then the body one byte per `interval` (slowloris: every read is
+    /// quick, the response never ends in reasonable time).
+    Trickle {
+        /// Time between two bytes.
+        interval: Duration,
+        /// The bytes.
+        body: Vec<u8>,
+    },
+    /// `302 Found` to `location` (another path of this server makes a redirect loop).
+    Redirect(String),
     /// `status` with `Retry-After: retry_after_secs` for the first `times` requests, then
     /// `then` (a rate-limited or overloaded host).
     Limited {
@@ -197,6 +215,29 @@ async fn serve(State(routes): State<Routes>, uri: Uri, headers: HeaderMap) -> Re
             });
             ([(header::CONTENT_TYPE, "application/rss+xml".to_owned())], Body::from_stream(stream))
                 .into_response()
+        }
+        Some(Route::Gzip { content_type, body }) => {
+            ([(header::CONTENT_TYPE, content_type), (header::CONTENT_ENCODING, "gzip".to_owned())], body)
+                .into_response()
+        }
+        Some(Route::Trickle { interval, body }) => {
+            let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(1);
+            tokio::spawn(async move {
+                for b in body {
+                    tokio::time::sleep(interval).await;
+                    if tx.send(Ok(vec![b])).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            (
+                [(header::CONTENT_TYPE, "application/rss+xml".to_owned())],
+                Body::from_stream(receiver_stream(rx)),
+            )
+                .into_response()
+        }
+        Some(Route::Redirect(location)) => {
+            (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
         }
         Some(Route::Endless) => {
             let chunk = b"<rss><channel>".iter().chain([b' '; 1010].iter()).copied().collect::<Vec<u8>>();

@@ -99,17 +99,23 @@ where
 /// A plain HTTP/1.0 GET to a server on this machine: `(status, body)`. The tests only talk to
 /// their own local servers, so no client library (and no TLS) is needed.
 pub async fn http_get(url: &str) -> (u16, String) {
+    try_http_get(url).await.unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+/// [`http_get`] that reports a server not listening (yet, or any more) instead of panicking:
+/// for polling the admin port of a service that is starting or was killed.
+pub async fn try_http_get(url: &str) -> std::io::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url.strip_prefix("http://").unwrap_or_else(|| panic!("http_get needs an http:// URL: {url}"));
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let mut stream = tokio::net::TcpStream::connect(host).await?;
     let request = format!("GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    stream.write_all(request.as_bytes()).await?;
     let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    stream.read_to_string(&mut response).await?;
     let status = response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
+    Ok((status, body))
 }
 
 /// Sum of all samples of metric `name` (any labels) on a `/metrics` endpoint; labels can be

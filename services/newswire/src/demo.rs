@@ -94,7 +94,7 @@ pub async fn run(config: Option<PathBuf>, args: DemoArgs) -> anyhow::Result<Exit
         }
     }
 
-    let bus = Bus::connect(&settings.nats, "newswire-demo").await?;
+    let bus = Bus::connect(&settings.nats, "newswire-demo", newswire_bus::ClientRole::All).await?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let pending = bus.pending(ConsumerRole::Processor).await? + bus.pending(ConsumerRole::Sink).await?;

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
-use newswire_app::{Settings, run_fetcher, run_processor, run_sink, serve};
+use newswire_app::{AppError, Settings, run_fetcher, run_processor, run_sink, serve};
 use newswire_telemetry::init_logging;
 
 #[derive(Parser)]
@@ -140,7 +140,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Tail { subject } => {
             let settings = Settings::load(cli.config.as_deref())?;
             let subject = subject.unwrap_or_else(|| format!("{}.articles.>", settings.nats.subject_root));
-            let client = newswire_bus::Bus::connect(&settings.nats, "newswire-tail").await?;
+            let client = newswire_bus::Bus::connect(
+                &settings.nats,
+                "newswire-tail",
+                newswire_bus::ClientRole::ReadOnly,
+            )
+            .await?;
             let mut sub = client.client().subscribe(subject.clone()).await.context("subscribe")?;
             eprintln!("newswire: tailing {subject} on {} (Ctrl-C to stop)", settings.nats.url);
             while let Some(msg) = sub.next().await {
@@ -236,14 +241,36 @@ fn offline_settings(config: Option<&std::path::Path>) -> anyhow::Result<Settings
     Ok(settings)
 }
 
-/// All three stages in one process, sharing one registry and one admin server.
+/// All three stages in one process, sharing one registry and one admin server. `/readyz` is
+/// ready only while all three are. The first stage to fail is reported at once, marks the
+/// service not ready, and stops the other two: the process then exits non-zero, so that a
+/// supervisor restarts it rather than leaving a pipeline with a dead stage.
 async fn run_all(settings: Settings, admin_listen: &str) -> anyhow::Result<()> {
     let settings = &settings;
     serve(admin_listen, |registry, health, shutdown| async move {
+        let parts = [health.component("fetcher"), health.component("processor"), health.component("sink")];
+        health.set_ready();
+        let watch = |name: &'static str, part: &newswire_telemetry::Health, r: Result<(), AppError>| {
+            if let Err(error) = &r {
+                part.set_not_ready(format!("failed: {error}"));
+                tracing::error!(message = "Stage failed; stopping the others.", stage = name, %error);
+                shutdown.cancel();
+            }
+            r
+        };
         let (f, p, s) = tokio::join!(
-            run_fetcher(settings, &registry, health.clone(), false, shutdown.clone()),
-            run_processor(settings, &registry, health.clone(), shutdown.clone()),
-            run_sink(settings, &registry, health.clone(), shutdown.clone()),
+            async {
+                let r = run_fetcher(settings, &registry, parts[0].clone(), false, shutdown.clone()).await;
+                watch("fetcher", &parts[0], r.map(|_| ()))
+            },
+            async {
+                let r = run_processor(settings, &registry, parts[1].clone(), shutdown.clone()).await;
+                watch("processor", &parts[1], r)
+            },
+            async {
+                let r = run_sink(settings, &registry, parts[2].clone(), shutdown.clone()).await;
+                watch("sink", &parts[2], r)
+            },
         );
         f?;
         p?;

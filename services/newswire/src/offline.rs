@@ -119,7 +119,15 @@ fn input_ctx(env: &Env, origin: &str) -> InputContext {
 }
 
 fn feed_items(env: &Env, input: &Input) -> Result<Vec<RawItem>, Failure> {
-    Ok(parse_body(&input.body, &env.source, &input.origin, env.language.as_ref(), &env.category)?.items)
+    Ok(parse_body(
+        &input.body,
+        &env.source,
+        &input.origin,
+        env.language.as_ref(),
+        &env.category,
+        env.http.max_items(),
+    )?
+    .items)
 }
 
 /// A page's main article as a raw item: charset as the fetcher decides it, then extraction.

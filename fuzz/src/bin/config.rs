@@ -1,0 +1,5 @@
+//! The `config` fuzz target (see `newswire_fuzz::config`).
+
+fn main() {
+    afl::fuzz!(|data: &[u8]| newswire_fuzz::config(data));
+}
