@@ -198,21 +198,41 @@ fn normalize_dialect(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// The text is UTF-8 by now (`decode_body` honoured the declared encoding), so the XML
-/// declaration is rewritten to say so: left alone, quick-xml switches decoders again on an
-/// `encoding` it finds there, and a malformed declaration (fuzzing found one) makes it panic.
+/// declaration must not name another: quick-xml switches decoders on an `encoding` it finds in
+/// any declaration, and panics when that declaration is not at the very start (fuzzing found
+/// declarations after a comment, twice, inside elements). The leading declaration is rewritten
+/// without an encoding, and any later one, invalid XML anyway, becomes an ordinary
+/// processing instruction (`<?xml-stray …?>`) that parsers skip.
 fn utf8_declaration(text: &str) -> std::borrow::Cow<'_, str> {
-    const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>";
-    let start = text.len() - text.trim_start().len();
-    let rest = &text[start..];
-    let is_declaration = rest
-        .strip_prefix("<?xml")
-        .is_some_and(|after| after.starts_with(|c: char| c.is_whitespace() || c == '?'));
-    match rest.find("?>") {
-        Some(end) if is_declaration && &rest[..end + 2] != DECLARATION => {
-            std::borrow::Cow::Owned(format!("{DECLARATION}{}", &rest[end + 2..]))
-        }
-        _ => std::borrow::Cow::Borrowed(text),
+    const DECLARATION: &str = "<?xml version=\"1.0\"?>";
+    let is_declaration_at = |t: &str, at: usize| {
+        t[at..]
+            .strip_prefix("<?xml")
+            .is_some_and(|after| after.starts_with(|c: char| c.is_whitespace() || c == '?'))
+    };
+    if !text.contains("<?xml") {
+        return std::borrow::Cow::Borrowed(text);
     }
+    let start = text.len() - text.trim_start().len();
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut rest = text;
+    if is_declaration_at(text, start)
+        && let Some(end) = text[start..].find("?>")
+    {
+        out.push_str(DECLARATION);
+        rest = &text[start + end + 2..];
+    }
+    while let Some(at) = rest.find("<?xml") {
+        out.push_str(&rest[..at]);
+        if is_declaration_at(rest, at) {
+            out.push_str("<?xml-stray");
+        } else {
+            out.push_str("<?xml");
+        }
+        rest = &rest[at + "<?xml".len()..];
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
 }
 
 /// The entry's article link: `rel="alternate"` (or no rel) first, never `self`/`enclosure`.
