@@ -10,15 +10,20 @@
 
 mod binaries;
 mod crash_guard;
+mod dlq;
+mod examples;
 mod faults;
+mod feed_registry;
 mod fetch_errors;
 mod fetch_memory;
 mod helpers;
 mod operator;
 mod pipeline;
 mod reliability;
+mod replay;
 mod replicas;
 mod services;
 mod sink_faults;
+mod story_events;
 mod teasers;
 mod tidy;

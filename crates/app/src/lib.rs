@@ -10,8 +10,11 @@ use std::time::Duration;
 
 use newswire_bus::{Bus, BusSettings, ClientRole};
 use newswire_config::ConfigError;
+use newswire_fetch::registry::{FeedRegistry, RegistryError, RegistryErrorKind};
 use newswire_fetch::service::{Fetcher, PollStats};
-use newswire_fetch::{FeedList, FetchError, FetcherSettings, HttpFetcher, NetGuard, PageFetcher};
+use newswire_fetch::{
+    FeedList, FetchError, FetcherSettings, HttpFetcher, NetGuard, PageFetcher, RegistryRun,
+};
 use newswire_model::SourceId;
 use newswire_process::ProcessorSettings;
 use newswire_store::{SinkSettings, Store};
@@ -35,6 +38,8 @@ pub struct Settings {
     pub processor: ProcessorSettings,
     /// `[sink]`.
     pub sink: SinkSettings,
+    /// `[api]`: the query API (it reads the store named in `[sink]`).
+    pub api: newswire_api::ApiSettings,
 }
 
 impl Settings {
@@ -62,6 +67,9 @@ pub enum AppError {
     /// The sink stopped on an error retrying cannot fix.
     #[error(transparent)]
     Sink(#[from] newswire_store::SinkError),
+    /// The feed registry cannot be used (a bucket configuration the server refuses).
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
 }
 
 /// Runs `attempt` until it succeeds, backing off from 0.5 s to 10 s between tries while
@@ -118,8 +126,11 @@ pub fn load_feeds(settings: &FetcherSettings) -> Result<FeedList, FetchError> {
     FeedList::load(&settings.feeds_file, &guard, Duration::from_secs(settings.default_poll_interval_secs))
 }
 
-/// Runs the fetcher until `shutdown`; with `once`, polls every feed once and returns the
-/// results instead.
+/// Runs the fetcher until `shutdown`: seeds the feed registry from the feeds file (feeds the
+/// registry has never held are added; see `newswire_fetch::registry` for the precedence), then
+/// follows the registry, polling this replica's share of its feeds. With `once`, polls every
+/// feed of the feeds file once and returns the results instead (a one-shot tool: the registry
+/// is neither read nor written).
 pub async fn run_fetcher(
     settings: &Settings,
     registry: &Registry,
@@ -140,23 +151,56 @@ pub async fn run_fetcher(
     else {
         return Ok(Vec::new());
     };
-    health.set_ready();
-    tracing::info!(message = "Fetcher started.", feeds = feeds.feeds.len());
     let pages = PageFetcher::new(http.clone(), &settings.fetcher, metrics.clone());
-    let fetcher = Fetcher::new(http, bus, metrics).with_pages(pages);
+    let fetcher = Fetcher::new(http, bus.clone(), metrics).with_pages(pages);
     // The per-feed memory saves re-publishing entries; without it every entry of a changed
     // feed is published again, so it is worth a warning at start-up but not a reason to wait.
     if let Err(error) = fetcher.open_memory().await {
         tracing::warn!(message = "Feed memory bucket unavailable; publishing every entry until it is.", %error, kind = ?error.kind());
     }
     if once {
+        health.set_ready();
+        tracing::info!(message = "Fetcher started (once).", feeds = feeds.feeds.len());
         return Ok(fetcher.poll_all_once(&feeds, settings.fetcher.max_concurrency).await);
     }
-    fetcher
-        .run(feeds, settings.fetcher.max_concurrency, settings.fetcher.max_fetches_per_host, shutdown)
-        .await;
+    let Some(feed_registry) = open_feed_registry(&bus, &settings.fetcher, &feeds, &health, &shutdown).await?
+    else {
+        return Ok(Vec::new());
+    };
+    health.set_ready();
+    let run = RegistryRun::from_settings(&settings.fetcher);
+    tracing::info!(message = "Fetcher started.", replica = %run.replica, file_feeds = feeds.feeds.len());
+    fetcher.run_registry(feed_registry, run, shutdown).await;
     health.set_not_ready("shut down");
     Ok(Vec::new())
+}
+
+/// Opens the feed registry and seeds it from the feeds file (see [`until_ready`]: NATS
+/// trouble is waited for; a bucket configuration the server refuses stops the fetcher).
+async fn open_feed_registry(
+    bus: &Bus,
+    settings: &FetcherSettings,
+    feeds: &FeedList,
+    health: &Health,
+    shutdown: &CancellationToken,
+) -> Result<Option<FeedRegistry>, AppError> {
+    let fatal = |e: &RegistryError| e.kind() == RegistryErrorKind::Fatal;
+    let attempt = || async {
+        let registry = FeedRegistry::open(bus, settings).await?;
+        let report = registry.seed_from(feeds).await?;
+        Ok::<_, RegistryError>((registry, report))
+    };
+    let Some((registry, report)) = until_ready("the feed registry", health, shutdown, attempt, fatal).await?
+    else {
+        return Ok(None);
+    };
+    tracing::info!(
+        message = "Feed registry seeded from the feeds file.",
+        added = report.added.len(),
+        already_registered = report.existing.len(),
+        removed_at_run_time = report.removed_before.len()
+    );
+    Ok(Some(registry))
 }
 
 /// Runs the processor until `shutdown`.

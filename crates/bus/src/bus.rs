@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, message::PublishMessage, stream};
 use bytes::Bytes;
-use newswire_model::{Article, RawItem};
+use newswire_model::{Article, RawItem, StoryEvent};
 use serde::Serialize;
 
 use crate::error::{connect_kind, jetstream_kind, message, source};
@@ -20,7 +20,8 @@ pub enum ClientRole {
     Fetcher,
     /// Owns the article and dead-letter streams; creates the raw stream if it is missing.
     Processor,
-    /// Creates the article and dead-letter streams if they are missing, changes neither.
+    /// Owns the story-event stream; creates the article and dead-letter streams if they are
+    /// missing, changes neither.
     Sink,
     /// Owns every stream: all stages in one process (`newswire run`, the demo, tests).
     All,
@@ -32,6 +33,7 @@ enum StreamKind {
     Raw,
     Articles,
     Dlq,
+    Stories,
 }
 
 impl ClientRole {
@@ -43,8 +45,8 @@ impl ClientRole {
             ClientRole::ReadOnly => (&[], &[]),
             ClientRole::Fetcher => (&[Raw], &[]),
             ClientRole::Processor => (&[Articles, Dlq], &[Raw]),
-            ClientRole::Sink => (&[], &[Articles, Dlq]),
-            ClientRole::All => (&[Raw, Articles, Dlq], &[]),
+            ClientRole::Sink => (&[Stories], &[Articles, Dlq]),
+            ClientRole::All => (&[Raw, Articles, Dlq, Stories], &[]),
         }
     }
 }
@@ -177,6 +179,9 @@ impl Bus {
                         (&s.articles_stream, self.subjects.articles_all(), "Processed articles.")
                     }
                     StreamKind::Dlq => (&s.dlq_stream, self.subjects.dlq_all(), "Dead-lettered messages."),
+                    StreamKind::Stories => {
+                        (&s.stories_stream, self.subjects.stories_all(), "Story events, from the sink.")
+                    }
                 };
                 self.ensure_stream(cfg, subject, description, update).await?;
             }
@@ -275,9 +280,26 @@ impl Bus {
         Ok(PendingPublish { subject, ack })
     }
 
+    /// Sends an article like [`send_article`](Self::send_article) but with the `Nats-Msg-Id`
+    /// given (a replay's, so that a re-decided article is not dropped as a repeat of its first
+    /// publish inside the duplicate window).
+    pub async fn send_article_as(&self, article: &Article, msg_id: &str) -> Result<PendingPublish, BusError> {
+        let subject = self.subjects.for_article(article);
+        let ack = self.send_json(subject.clone(), msg_id, article).await?;
+        Ok(PendingPublish { subject, ack })
+    }
+
     /// Publishes an article on `<root>.articles.<lang>.<category>` and waits for the ack.
     pub async fn publish_article(&self, article: &Article) -> Result<Published, BusError> {
         self.publish_json(self.subjects.for_article(article), &article_msg_id(article), article).await
+    }
+
+    /// Publishes a story event on `<root>.stories.<lang>` with `Nats-Msg-Id`
+    /// `<story_id>:<version>` ([`StoryEvent::msg_id`]) and waits for the ack: a republish of
+    /// the same change (after a crash between publish and marking it published) is dropped by
+    /// the server inside the duplicate window.
+    pub async fn publish_story_event(&self, event: &StoryEvent) -> Result<Published, BusError> {
+        self.publish_json(self.subjects.stories(&event.language), &event.msg_id(), event).await
     }
 
     async fn publish_json<T: Serialize>(

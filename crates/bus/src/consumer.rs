@@ -4,7 +4,10 @@ use async_nats::jetstream::{self, AckKind, consumer::PullConsumer};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Bus, BusError, DLQ_ERROR_HEADER, DLQ_REASON_HEADER, DLQ_SEQUENCE_HEADER, DLQ_SUBJECT_HEADER};
+use crate::{
+    Bus, BusError, DLQ_DELIVERIES_HEADER, DLQ_ERROR_HEADER, DLQ_REASON_HEADER, DLQ_SEQUENCE_HEADER,
+    DLQ_SUBJECT_HEADER,
+};
 
 /// Which stage a durable consumer belongs to. Each role has one durable consumer: replicas of
 /// the same stage share it, so JetStream spreads the messages among them.
@@ -238,6 +241,7 @@ impl Delivery {
         headers.insert(DLQ_ERROR_HEADER, one_line.as_str());
         headers.insert(DLQ_SUBJECT_HEADER, self.subject());
         headers.insert(DLQ_SEQUENCE_HEADER, self.stream_sequence().to_string().as_str());
+        headers.insert(DLQ_DELIVERIES_HEADER, self.delivered().to_string().as_str());
         let subject = self.bus.subjects().dlq(self.role.stage());
         match self.bus.publish_bytes(subject, headers, self.msg.payload.clone()).await {
             Ok(_) => self.msg.ack_with(AckKind::Term).await.map_err(|e| BusError::Ack(e.into())),

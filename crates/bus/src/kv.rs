@@ -31,6 +31,17 @@ pub enum KvBucketName {
     /// `<stage>.<stream sequence>`), how many times its stage died while processing it (see
     /// [`CrashGuard`](crate::CrashGuard)); entries expire after a day.
     Crashes,
+    /// `NEWSWIRE_FEEDS`: the feed registry (key = source id, value = the feed's spec as JSON
+    /// with `paused`, `added_at`; see `newswire_fetch::registry`). Every fetcher replica
+    /// follows it; the CLI and the API write it.
+    Feeds,
+    /// `NEWSWIRE_FEED_STATUS`: per feed (key = source id), its poll status as JSON (last poll,
+    /// last success, last error, error streak, items published) and the poll claim replicas
+    /// take with compare-and-set before each poll, so that a feed is polled once per interval.
+    FeedStatus,
+    /// `NEWSWIRE_FETCHER_REPLICAS`: one key per live fetcher replica (its name), rewritten
+    /// as a heartbeat; entries expire after the replica TTL, so a dead replica drops out.
+    FetcherReplicas,
 }
 
 impl KvBucketName {
@@ -40,6 +51,9 @@ impl KvBucketName {
             KvBucketName::FetcherSeen => "NEWSWIRE_FETCHER_SEEN",
             KvBucketName::ProcessorLease => "NEWSWIRE_PROCESSOR_LEASE",
             KvBucketName::Crashes => "NEWSWIRE_CRASHES",
+            KvBucketName::Feeds => "NEWSWIRE_FEEDS",
+            KvBucketName::FeedStatus => "NEWSWIRE_FEED_STATUS",
+            KvBucketName::FetcherReplicas => "NEWSWIRE_FETCHER_REPLICAS",
         }
     }
 
@@ -69,6 +83,15 @@ impl KvBucketName {
             }
             KvBucketName::Crashes => {
                 "Per redelivered message processed alone: how often its stage died on it (stage.sequence)."
+            }
+            KvBucketName::Feeds => {
+                "The feed registry: per source id, the feed's spec (JSON), paused, added_at."
+            }
+            KvBucketName::FeedStatus => {
+                "Per feed: poll status (last poll, success, error, streak, items) and the poll claim (JSON)."
+            }
+            KvBucketName::FetcherReplicas => {
+                "Live fetcher replicas (heartbeats; entries expire after the TTL)."
             }
         }
     }
@@ -246,6 +269,62 @@ impl KvBucket {
         })
     }
 
+    /// Every key that holds a value (deleted keys left out), in no particular order.
+    pub async fn keys(&self) -> Result<Vec<String>, BusError> {
+        use futures_util::TryStreamExt;
+        let keys = self.store.keys().await.map_err(|e| self.watch_error("keys", e))?;
+        keys.try_collect().await.map_err(|e| self.error(">", "keys", BusErrorKind::Transient, e))
+    }
+
+    /// Every key with its value and revision. One read per key after listing them: meant for
+    /// small buckets (the feed registry), not for scanning large ones.
+    pub async fn entries(&self) -> Result<Vec<(String, Bytes, u64)>, BusError> {
+        let mut out = Vec::new();
+        for key in self.keys().await? {
+            // A key deleted between the listing and the read is simply gone.
+            if let Some((value, revision)) = self.get(&key).await? {
+                out.push((key, value, revision));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The changes made to any key from now on (puts and deletes, in order), until the stream
+    /// is dropped. The client re-creates its consumer after a reconnect; an error item means
+    /// the watch broke and should be opened again (and the state re-read with
+    /// [`entries`](Self::entries), since changes may have been missed).
+    pub async fn watch(
+        &self,
+    ) -> Result<futures_util::stream::BoxStream<'static, Result<KvChange, BusError>>, BusError> {
+        use futures_util::StreamExt;
+        let watch = self.store.watch_all().await.map_err(|e| self.watch_error("watch", e))?;
+        let bucket = self.name.clone();
+        Ok(watch
+            .map(move |entry| match entry {
+                Ok(e) => Ok(KvChange {
+                    value: matches!(e.operation, kv::Operation::Put).then_some(e.value),
+                    key: e.key,
+                    revision: e.revision,
+                }),
+                Err(e) => Err(BusError::Kv {
+                    bucket: bucket.clone(),
+                    key: ">".to_owned(),
+                    op: "watch",
+                    kind: BusErrorKind::Transient,
+                    source: source(e),
+                }),
+            })
+            .boxed())
+    }
+
+    fn watch_error(&self, op: &'static str, e: kv::WatchError) -> BusError {
+        let kind = match e.kind() {
+            kv::WatchErrorKind::InvalidKey => BusErrorKind::Message,
+            _ => BusErrorKind::Transient,
+        };
+        self.error(">", op, kind, e)
+    }
+
     fn error(
         &self,
         key: &str,
@@ -255,6 +334,18 @@ impl KvBucket {
     ) -> BusError {
         BusError::Kv { bucket: self.name.clone(), key: key.to_owned(), op, kind, source: source(e) }
     }
+}
+
+/// One change seen by [`KvBucket::watch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvChange {
+    /// The key.
+    pub key: String,
+    /// The new value; `None` when the key was deleted or purged.
+    pub value: Option<Bytes>,
+    /// The revision of this change (the bucket's stream sequence: later changes have higher
+    /// revisions, across keys too).
+    pub revision: u64,
 }
 
 /// Refuses keys JetStream would reject or misread (`*`, `>`, spaces, empty tokens), before

@@ -13,6 +13,10 @@
 //! - [`KvBucket`] and [`KvBucketName`]: JetStream key-value buckets (get, put, atomic create,
 //!   compare-and-set update, delete), opened with [`Bus::kv_bucket`]; bucket names, like
 //!   stream names, are known only here.
+//! - [`read_range`](Bus::read_range): a range of a stream, by sequence or time, read with an
+//!   ephemeral ordered consumer (`newswire replay`, `newswire dlq`).
+//! - [`DeadLetter`] and the `dlq_*` methods of [`Bus`]: list, show, requeue and purge dead
+//!   letters.
 //! - [`LocalNatsServer`]: starts a `nats-server -js` child process, for the demo and the tests.
 //!
 //! [`RawItem`]: newswire_model::RawItem
@@ -21,19 +25,23 @@
 mod bus;
 mod consumer;
 mod crash;
+mod dlq;
 mod error;
 mod kv;
 mod local_server;
+mod range;
 mod replay;
 mod settings;
 mod subjects;
 
-pub use bus::{Bus, ClientRole, PendingPublish, Published};
+pub use bus::{Bus, ClientRole, PendingPublish, Published, article_msg_id};
 pub use consumer::{Consumer, ConsumerRole, Delivery, decode_batch, redelivery_backoff};
 pub use crash::CrashGuard;
+pub use dlq::{DeadLetter, DlqError, DlqFilter, REQUEUED_FROM_HEADER, Requeued};
 pub use error::{BusError, BusErrorKind, Source};
-pub use kv::{KvBucket, KvBucketName};
+pub use kv::{KvBucket, KvBucketName, KvChange};
 pub use local_server::LocalNatsServer;
+pub use range::{NewsStream, RangeEnd, RangeReader, RangeStart, StoredMessage, StreamState};
 pub use replay::Replayed;
 pub use settings::{BusSettings, StreamSettings};
 pub use subjects::Subjects;
@@ -46,3 +54,6 @@ pub const DLQ_ERROR_HEADER: &str = "Newswire-Dlq-Error";
 pub const DLQ_SUBJECT_HEADER: &str = "Newswire-Dlq-Subject";
 /// Header carrying the stream sequence of the original message.
 pub const DLQ_SEQUENCE_HEADER: &str = "Newswire-Dlq-Sequence";
+/// Header carrying how many times the original message was delivered before it was
+/// dead-lettered (1: given up on at once, e.g. `decode`).
+pub const DLQ_DELIVERIES_HEADER: &str = "Newswire-Dlq-Deliveries";

@@ -65,6 +65,8 @@ pub struct BusSettings {
     pub articles_stream: StreamSettings,
     /// Stream of dead-lettered messages.
     pub dlq_stream: StreamSettings,
+    /// Stream of story events (`<root>.stories.<lang>`), written by the sink.
+    pub stories_stream: StreamSettings,
     /// Deliveries of one message before it is dead-lettered.
     pub max_deliver: i64,
     /// Time a consumer has to ack a delivery before the server redelivers it.
@@ -81,6 +83,7 @@ impl Default for BusSettings {
             raw_stream: StreamSettings::new("NEWS_RAW", 7),
             articles_stream: StreamSettings::new("NEWS_ARTICLES", 30),
             dlq_stream: StreamSettings::new("NEWS_DLQ", 30),
+            stories_stream: StreamSettings::new("NEWS_STORIES", 30),
             max_deliver: 5,
             ack_wait_secs: 30,
         }
@@ -96,6 +99,7 @@ impl fmt::Debug for BusSettings {
             .field("raw_stream", &self.raw_stream)
             .field("articles_stream", &self.articles_stream)
             .field("dlq_stream", &self.dlq_stream)
+            .field("stories_stream", &self.stories_stream)
             .field("max_deliver", &self.max_deliver)
             .field("ack_wait_secs", &self.ack_wait_secs)
             .finish()

@@ -9,6 +9,7 @@ use newswire_model::{Article, Category, Lang, SourceId};
 ///   the most common subscription filter (`news.articles.ar.>`), category second
 ///   (`news.articles.*.economy`).
 /// - `<root>.dlq.<stage>`: messages a stage gave up on, with the reason in headers.
+/// - `<root>.stories.<lang>`: story events (a story created, or grown with a new outlet).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subjects {
     root: String,
@@ -54,6 +55,16 @@ impl Subjects {
     pub fn dlq_all(&self) -> String {
         format!("{}.dlq.>", self.root)
     }
+
+    /// Subject of the story events of a language.
+    pub fn stories(&self, lang: &Lang) -> String {
+        format!("{}.stories.{lang}", self.root)
+    }
+
+    /// Wildcard of all story events.
+    pub fn stories_all(&self) -> String {
+        format!("{}.stories.>", self.root)
+    }
 }
 
 #[cfg(test)]
@@ -68,5 +79,7 @@ mod tests {
         let ar = Lang::parse("ar").unwrap();
         assert_eq!(s.article(&ar, &Category::general()), "news.articles.ar.general");
         assert_eq!(s.dlq("sink"), "news.dlq.sink");
+        assert_eq!(s.stories(&ar), "news.stories.ar");
+        assert_eq!(s.stories_all(), "news.stories.>");
     }
 }

@@ -27,7 +27,7 @@ struct FeedEntry {
 }
 
 /// One configured feed, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FeedSpec {
     /// Source id (subject token).
     pub id: SourceId,
@@ -126,31 +126,62 @@ impl FeedList {
         default_interval: Duration,
         seen: &mut HashSet<SourceId>,
     ) -> Result<FeedSpec, (&'static str, String)> {
-        let id = SourceId::parse(&e.id).map_err(|err| ("id", err.to_string()))?;
-        if seen.contains(&id) {
-            return Err(("id", format!("duplicate id {id}")));
+        let spec = FeedSpec::validate(
+            &FeedFields {
+                id: &e.id,
+                url: &e.url,
+                poll_interval_secs: e.poll_interval_secs,
+                language: e.language.as_deref(),
+                category: e.category.as_deref(),
+                full_text: e.full_text,
+            },
+            guard,
+            default_interval,
+        )?;
+        if !seen.insert(spec.id.clone()) {
+            return Err(("id", format!("duplicate id {}", spec.id)));
         }
-        let url = guard.parse(&e.url).map_err(|err| ("url", err.to_string()))?;
-        let language = e
-            .language
-            .as_deref()
-            .map(Lang::parse)
-            .transpose()
-            .map_err(|err| ("language", err.to_string()))?;
-        let category = e
+        Ok(spec)
+    }
+}
+
+/// A feed's fields as written (a feeds-file entry, a registry value, a CLI or API request),
+/// before validation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FeedFields<'a> {
+    pub id: &'a str,
+    pub url: &'a str,
+    pub poll_interval_secs: Option<u64>,
+    pub language: Option<&'a str>,
+    pub category: Option<&'a str>,
+    pub full_text: FullText,
+}
+
+impl FeedSpec {
+    /// The one set of rules for a feed, wherever it comes from (the feeds file, the registry,
+    /// the CLI, the API): a valid source id, a URL the SSRF guard accepts, a language and a
+    /// category that parse, an interval of at least a second. The error names the field.
+    pub(crate) fn validate(
+        f: &FeedFields<'_>,
+        guard: &NetGuard,
+        default_interval: Duration,
+    ) -> Result<FeedSpec, (&'static str, String)> {
+        let id = SourceId::parse(f.id).map_err(|err| ("id", err.to_string()))?;
+        let url = guard.parse(f.url).map_err(|err| ("url", err.to_string()))?;
+        let language =
+            f.language.map(Lang::parse).transpose().map_err(|err| ("language", err.to_string()))?;
+        let category = f
             .category
-            .as_deref()
             .map(Category::parse)
             .transpose()
             .map_err(|err| ("category", err.to_string()))?
             .unwrap_or_default();
-        let poll_interval = match e.poll_interval_secs {
+        let poll_interval = match f.poll_interval_secs {
             Some(0) => return Err(("poll_interval_secs", "must be at least 1".into())),
             Some(s) => Duration::from_secs(s),
             None => default_interval,
         };
-        seen.insert(id.clone());
-        Ok(FeedSpec { id, url, poll_interval, language, category, full_text: e.full_text })
+        Ok(FeedSpec { id, url, poll_interval, language, category, full_text: f.full_text })
     }
 }
 

@@ -17,6 +17,25 @@ pub struct ImportedFeed {
     pub url: String,
     /// The title given by the OPML, if any (kept as a comment).
     pub title: Option<String>,
+    /// The outline's `language` attribute (OPML 2.0), if any.
+    pub language: Option<String>,
+    /// The outline's `category` attribute (its first one, without slashes), if it is a valid
+    /// category.
+    pub category: Option<String>,
+    /// `newswire:pollIntervalSecs` (newswire's own OPML export), if any.
+    pub poll_interval_secs: Option<u64>,
+}
+
+/// One feed found in the input, before ids are chosen.
+#[derive(Debug, Default)]
+struct Candidate {
+    url: String,
+    title: Option<String>,
+    /// `newswire:id`: the id a newswire export gave it, kept when free.
+    id: Option<String>,
+    language: Option<String>,
+    category: Option<String>,
+    poll_interval_secs: Option<u64>,
 }
 
 /// Reads an OPML document, or a plain list of URLs (one per line, `#` comments), and returns
@@ -42,7 +61,7 @@ pub fn import_feeds(
         .chain(existing.rejected.iter().map(|r| r.url.clone()))
         .collect();
     let mut out = Vec::new();
-    for (url, title) in candidates {
+    for Candidate { url, title, id: wanted, language, category, poll_interval_secs } in candidates {
         let parsed = guard.parse(&url)?;
         if !matches!(parsed, FeedUrl::Http(_)) {
             return Err(FetchError::Refused { url, reason: "only http(s) feeds can be imported".into() });
@@ -50,8 +69,9 @@ pub fn import_feeds(
         if !urls.insert(parsed.to_string()) {
             continue;
         }
-        let base = slug(title.as_deref().unwrap_or_default())
-            .filter(|s| s.len() >= 3)
+        let base = wanted
+            .filter(|w| newswire_model::SourceId::parse(w).is_ok())
+            .or_else(|| slug(title.as_deref().unwrap_or_default()).filter(|s| s.len() >= 3))
             .or_else(|| host_slug(&parsed))
             .unwrap_or_else(|| "feed".to_owned());
         let mut id = base.clone();
@@ -61,12 +81,14 @@ pub fn import_feeds(
             n += 1;
         }
         ids.insert(id.clone());
-        out.push(ImportedFeed { id, url: parsed.to_string(), title });
+        let language = language.filter(|l| newswire_model::Lang::parse(l).is_ok());
+        out.push(ImportedFeed { id, url: parsed.to_string(), title, language, category, poll_interval_secs });
     }
     Ok(out)
 }
 
-/// `[[feed]]` tables for the feeds file.
+/// `[[feed]]` tables for the feeds file. A feed's own language, category and interval (from
+/// the OPML) win over `language` and `category`.
 pub fn render_feeds(feeds: &[ImportedFeed], language: Option<&str>, category: Option<&str>) -> String {
     let q = toml_string;
     let mut out = String::new();
@@ -77,10 +99,13 @@ pub fn render_feeds(feeds: &[ImportedFeed], language: Option<&str>, category: Op
             out.push_str(&format!("# {}\n", one_line.trim()));
         }
         out.push_str(&format!("id = {}\nurl = {}\n", q(&f.id), q(&f.url)));
-        if let Some(l) = language {
+        if let Some(s) = f.poll_interval_secs {
+            out.push_str(&format!("poll_interval_secs = {s}\n"));
+        }
+        if let Some(l) = f.language.as_deref().or(language) {
             out.push_str(&format!("language = {}\n", q(l)));
         }
-        if let Some(c) = category {
+        if let Some(c) = f.category.as_deref().or(category) {
             out.push_str(&format!("category = {}\n", q(c)));
         }
         out.push('\n');
@@ -104,16 +129,17 @@ fn toml_string(s: &str) -> String {
     out
 }
 
-fn url_lines(text: &str) -> Vec<(String, Option<String>)> {
+fn url_lines(text: &str) -> Vec<Candidate> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| (l.to_owned(), None))
+        .map(|l| Candidate { url: l.to_owned(), ..Candidate::default() })
         .collect()
 }
 
-/// `xmlUrl` and `title`/`text` of every `<outline>`, nested folders included.
-fn opml_outlines(text: &str) -> Result<Vec<(String, Option<String>)>, FetchError> {
+/// `xmlUrl`, `title`/`text`, `language`, `category` and newswire's own attributes of every
+/// `<outline>`, nested folders included.
+fn opml_outlines(text: &str) -> Result<Vec<Candidate>, FetchError> {
     let mut reader = Reader::from_str(text);
     let mut out = Vec::new();
     loop {
@@ -121,20 +147,35 @@ fn opml_outlines(text: &str) -> Result<Vec<(String, Option<String>)>, FetchError
             Ok(Event::Start(e) | Event::Empty(e)) if e.local_name().into_inner() == "outline" => {
                 let mut url = None;
                 let mut title = None;
+                let mut c = Candidate::default();
                 for attr in e.attributes().flatten() {
                     let value = attr
                         .normalized_value(quick_xml::XmlVersion::Implicit1_0)
                         .map(|v| v.trim().to_owned())
                         .unwrap_or_default();
-                    match attr.key.local_name().into_inner() {
+                    // newswire's own attributes carry their prefix; the standard ones none.
+                    match attr.key.into_inner() {
+                        "newswire:id" => c.id = Some(value),
+                        "newswire:pollIntervalSecs" => {
+                            c.poll_interval_secs = value.parse().ok().filter(|s| *s > 0)
+                        }
                         "xmlUrl" | "xmlurl" => url = Some(value),
                         "title" => title = Some(value),
                         "text" if title.is_none() => title = Some(value),
+                        "language" => c.language = Some(value).filter(|v| !v.is_empty()),
+                        // OPML categories are comma-separated, slash-delimited paths.
+                        "category" => {
+                            c.category = value
+                                .split(',')
+                                .next()
+                                .map(|v| v.trim().trim_matches('/').to_owned())
+                                .filter(|v| newswire_model::Category::parse(v).is_ok());
+                        }
                         _ => {}
                     }
                 }
                 if let Some(url) = url.filter(|u| !u.is_empty()) {
-                    out.push((url, title.filter(|t| !t.is_empty())));
+                    out.push(Candidate { url, title: title.filter(|t| !t.is_empty()), ..c });
                 }
             }
             Ok(Event::Eof) => break,

@@ -17,13 +17,20 @@
 //!   interval, `Retry-After`, back-off), its article extracted.
 //! - [`seen`]: pure: the per-feed memory of published entries (article id, content hash) and
 //!   the diff that decides which parsed entries are new or changed.
+//! - [`registry`]: feeds managed at run time (`FeedRegistry`: add, remove, pause, resume,
+//!   statuses, watch, seeding from the feeds file, OPML export) in JetStream key-value buckets
+//!   every replica sees; [`replicas`]: heartbeats and rendezvous hashing that share the feeds
+//!   among fetcher replicas.
 //! - [`service`]: the async shell: polls every feed on its interval and publishes the new or
-//!   changed raw items, remembering them per feed in a JetStream key-value bucket.
+//!   changed raw items, remembering them per feed in a JetStream key-value bucket; in registry
+//!   mode ([`Fetcher::run_registry`](service::Fetcher::run_registry)) it follows the registry
+//!   and polls its share of the feeds, each claimed once per interval.
 
 mod cap;
 mod charset;
 mod error;
 mod feeds;
+mod follow;
 mod http;
 mod import;
 mod memory;
@@ -31,6 +38,8 @@ mod netguard;
 pub mod pages;
 mod parse;
 pub mod polite;
+pub mod registry;
+pub mod replicas;
 pub mod robots;
 pub mod seen;
 pub mod service;
@@ -39,6 +48,7 @@ mod settings;
 pub use charset::{Decoded, decode_body, decode_html};
 pub use error::{FetchError, FetchErrorKind};
 pub use feeds::{FeedList, FeedSpec, RejectedFeed};
+pub use follow::RegistryRun;
 pub use http::{Body, HttpFetcher, Validators};
 pub use import::{ImportedFeed, import_feeds, render_feeds};
 pub use netguard::{FeedUrl, NetGuard};

@@ -170,6 +170,13 @@ impl FeedMemories {
         self.lock_cache().remove(feed);
     }
 
+    /// Drops the in-process copy of a feed's memory, so that its next poll reads the bucket:
+    /// called when this replica takes a feed over, since the replica that polled it before
+    /// has written a newer memory than the one cached here.
+    pub(crate) fn forget(&self, feed: &SourceId) {
+        self.lock_cache().remove(feed);
+    }
+
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<SourceId, Loaded>> {
         // The map is never left half-updated (single inserts and removes), so a panic in
         // another holder does not make it unusable.

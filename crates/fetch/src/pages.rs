@@ -26,7 +26,7 @@ use crate::robots::Robots;
 use crate::{FeedUrl, FetchError, FetcherSettings, HttpFetcher, Validators, decode_html, looks_binary};
 
 /// A feed's `full_text` setting: when to replace an entry's text with its page's article.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FullText {
     /// When the entry's text is a teaser (see [`teaser`]).

@@ -28,7 +28,7 @@ pub fn failure_backoff(interval: Duration, failures: u32) -> Duration {
 
 /// The key feeds share a per-host fetch limit by: the URL's host and port (files and stdin:
 /// none).
-fn host_key(url: &crate::FeedUrl) -> String {
+pub(crate) fn host_key(url: &crate::FeedUrl) -> String {
     match url {
         crate::FeedUrl::Http(u) => {
             format!(
@@ -117,8 +117,8 @@ pub fn parse_body(
 pub struct Fetcher {
     http: HttpFetcher,
     bus: Bus,
-    metrics: FetcherMetrics,
-    memories: FeedMemories,
+    pub(crate) metrics: FetcherMetrics,
+    pub(crate) memories: FeedMemories,
     /// Fetches the pages of teaser entries; `None`: entries are published as the feed has them.
     pages: Option<PageFetcher>,
 }
@@ -129,6 +129,11 @@ impl Fetcher {
     pub fn new(http: HttpFetcher, bus: Bus, metrics: FetcherMetrics) -> Self {
         let memories = FeedMemories::new(bus.clone());
         Self { http, bus, metrics, memories, pages: None }
+    }
+
+    /// The bus this fetcher publishes on.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
     }
 
     /// Completes teaser entries with their pages' articles before publishing them, as each

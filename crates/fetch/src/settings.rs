@@ -54,6 +54,18 @@ pub struct FetcherSettings {
     /// Feed fetches to one host at the same time, at most (of `max_concurrency`): a host that
     /// accepts connections and never answers holds this many slots, not all of them.
     pub max_fetches_per_host: usize,
+    /// This replica's name among the fetchers sharing the feed registry (letters, digits, `-`,
+    /// `_`); empty: the host name, process id and a random suffix.
+    pub replica_name: String,
+    /// A replica that has not written its heartbeat for this long is taken for dead and its
+    /// feeds move to the others (within about 1⅓ of it). Every replica must use the same value.
+    pub replica_ttl_secs: u64,
+    /// The whole registry is read again this often, besides following its changes (a change
+    /// missed while the watch was broken is picked up here).
+    pub registry_resync_secs: u64,
+    /// A feed whose polls succeed but have published nothing for this long counts as `quiet`
+    /// (`newswire_fetcher_feeds{state}`, `newswire feeds ls`).
+    pub quiet_after_secs: u64,
 }
 
 impl Default for FetcherSettings {
@@ -78,6 +90,10 @@ impl Default for FetcherSettings {
             respect_robots_txt: true,
             max_items_per_feed: crate::DEFAULT_MAX_ITEMS,
             max_fetches_per_host: 4,
+            replica_name: String::new(),
+            replica_ttl_secs: 15,
+            registry_resync_secs: 30,
+            quiet_after_secs: 86_400,
         }
     }
 }

@@ -4,6 +4,8 @@
 //! - [`RawItem`]: one feed entry as the fetcher saw it, published on `news.raw.<source>`.
 //! - [`Article`]: a cleaned, deduplicated, enriched article, published on
 //!   `news.articles.<lang>.<category>` and stored by the sink.
+//! - [`StoryEvent`]: a story created or grown with a new outlet, published by the sink on
+//!   `news.stories.<lang>`.
 //! - Validated identifiers: [`SourceId`], [`ArticleId`], [`CanonicalUrl`], [`Lang`], [`Category`].
 //!
 //! Compatibility rule (downstream consumers depend on it): fields are only ever *added* within a
@@ -16,12 +18,14 @@
 
 mod ids;
 mod messages;
+mod story;
 
 pub use ids::{ArticleId, CanonicalUrl, Category, Lang, ModelError, SourceId};
 pub use messages::{
     Article, DuplicateInfo, DuplicateKind, Entity, EntityKind, Fingerprints, HttpMeta, RawItem, Revision,
     RevisionChange, SCHEMA_VERSION,
 };
+pub use story::{StoryEvent, StoryEventKind, story_event_schema};
 
 /// JSON Schema (draft 2020-12) of [`RawItem`], as committed in `schemas/raw_item.schema.json`.
 pub fn raw_item_schema() -> serde_json::Value {

@@ -9,6 +9,7 @@
 //!   start-up). Used unchanged by the service and by `newswire process`.
 //! - [`inputs`]: raw items from whole HTML pages and plain-text files (for the offline
 //!   commands).
+//! - [`replay`]: a range of the raw stream processed again (`newswire replay`).
 //! - [`service`]: the async shell: consume raw items, publish articles, ack, dead-letter.
 //!
 //! [`RawItem`]: newswire_model::RawItem
@@ -17,6 +18,7 @@
 mod core;
 pub mod inputs;
 mod lease;
+pub mod replay;
 pub mod service;
 mod settings;
 

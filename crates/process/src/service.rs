@@ -168,7 +168,9 @@ pub async fn run_with(
 ) -> Result<(), BusError> {
     let mut consumer = bus.consumer(ConsumerRole::Processor).await?;
     let guard = CrashGuard::open(&bus, ConsumerRole::Processor).await;
-    let processor = Mutex::new(processor);
+    // Shared with the ackers: a publish that fails must be forgotten before its message is
+    // nacked, or the redelivery would be dropped as already seen (and acked: lost).
+    let processor = Arc::new(Mutex::new(processor));
     let (analysed_tx, mut analysed_rx) = mpsc::channel::<Analysed>(ANALYSED_WAITING);
     let analyse_stage = async {
         while let Some(batch) = consumer.next_batch(settings.batch_size, LINGER, &shutdown).await {
@@ -216,14 +218,9 @@ pub async fn run_with(
         drop(analysed_tx);
     };
     let decide_stage = async {
-        let (failed_tx, mut failed_rx) = mpsc::unbounded_channel::<ArticleId>();
         let in_flight = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
         let mut ackers = JoinSet::new();
         while let Some(Analysed { deliveries, results, suspect }) = analysed_rx.recv().await {
-            // Publishes that failed since the last batch: their redeliveries must go through.
-            while let Ok(id) = failed_rx.try_recv() {
-                lock(&processor).forget(&id);
-            }
             if shutdown.is_cancelled() {
                 // Stopping, or no longer the active replica: decide nothing more; the batch
                 // goes back to the stream for whoever decides next.
@@ -279,10 +276,10 @@ pub async fn run_with(
                     }
                 });
             }
-            let (metrics, failed_tx) = (metrics.clone(), failed_tx.clone());
+            let (metrics, processor) = (metrics.clone(), processor.clone());
             ackers.spawn(async move {
                 for step in steps {
-                    finish(step, &metrics, &failed_tx).await;
+                    finish(step, &metrics, &processor).await;
                 }
                 drop(permit);
             });
@@ -371,7 +368,7 @@ async fn analyse(
 }
 
 /// Acks, nacks or dead-letters one message once its article's fate is known.
-async fn finish(step: Step, metrics: &ProcessorMetrics, failed: &mpsc::UnboundedSender<ArticleId>) {
+async fn finish(step: Step, metrics: &ProcessorMetrics, processor: &Mutex<Processor>) {
     let (delivery, id, error) = match step {
         Step::Ack(d) => {
             ack(&d).await;
@@ -398,8 +395,9 @@ async fn finish(step: Step, metrics: &ProcessorMetrics, failed: &mpsc::Unbounded
                 return;
             }
             Err(error) => {
-                // Not on the bus: the memory must forget the id before the redelivery.
-                let _ = failed.send(id.clone());
+                // Not on the bus: the memory forgets the id before the nack below, so that the
+                // redelivery (or a requeued dead letter) is decided again, not dropped as seen.
+                lock(processor).forget(&id);
                 (delivery, id, error)
             }
         },

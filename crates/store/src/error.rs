@@ -13,6 +13,7 @@
 /// | SQLite primary result codes `SQLITE_BUSY`, `SQLITE_LOCKED`, `SQLITE_NOMEM`, `SQLITE_IOERR`, `SQLITE_FULL` (disk full), `SQLITE_CANTOPEN`, `SQLITE_PROTOCOL`, `SQLITE_READONLY` | [`Unavailable`](Self::Unavailable) |
 /// | SQLite `SQLITE_CONSTRAINT` (and its extended codes), `SQLITE_TOOBIG`, `SQLITE_MISMATCH` | [`Rejected`](Self::Rejected) |
 /// | `sqlx::Error::Encode`, [`StoreError::Decode`] (an article that does not serialise) | [`Rejected`](Self::Rejected) |
+/// | [`StoreError::Migrate`]: a failed statement as above; an unknown, changed or half-applied migration | [`Fatal`](Self::Fatal) |
 /// | anything else (other SQLSTATEs, protocol errors, …) | [`Transient`](Self::Transient) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreErrorKind {
@@ -61,6 +62,14 @@ pub enum StoreError {
     /// A stored row does not decode, or an article does not encode.
     #[error("stored article does not decode: {0}")]
     Decode(#[from] serde_json::Error),
+    /// The schema could not be brought up to date.
+    #[error("{backend}: schema migration failed: {source}")]
+    Migrate {
+        /// `sqlite` or `postgres`.
+        backend: &'static str,
+        /// The migrator's error.
+        source: sqlx::migrate::MigrateError,
+    },
 }
 
 impl StoreError {
@@ -77,6 +86,14 @@ impl StoreError {
             StoreError::Config(_) => StoreErrorKind::Fatal,
             StoreError::Decode(_) => StoreErrorKind::Rejected,
             StoreError::Db { backend, source } => sqlx_kind(backend, source),
+            // A statement of a migration failed: as any statement would (a server going away
+            // mid-migration is worth waiting for).
+            StoreError::Migrate { backend, source: sqlx::migrate::MigrateError::Execute(e) } => {
+                sqlx_kind(backend, e)
+            }
+            // The database holds a migration this binary does not know, one whose text
+            // changed, or one left half-applied: an operator has to look.
+            StoreError::Migrate { .. } => StoreErrorKind::Fatal,
         }
     }
 

@@ -16,14 +16,22 @@
 
 mod batch;
 mod error;
+mod migrate;
 mod postgres;
+pub mod query;
+pub mod search;
 pub mod service;
 mod settings;
 mod sqlite;
 mod store;
+mod stories;
 
 pub use error::{SinkError, StoreError, StoreErrorKind};
 pub use postgres::PgStore;
+pub use query::{
+    ArticleFilter, ArticleQueries, Cursor, Page, PageRequest, SearchHit, SourceStats, Story, StoryChange,
+    StoryChangeKind, StoryDetail, StoryGrowth,
+};
 pub use settings::SinkSettings;
 pub use sqlite::SqliteStore;
 pub use store::{ArticleStore, Store, UpsertResult};

@@ -1,17 +1,18 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use newswire_model::{Article, ArticleId};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use chrono::{DateTime, Utc};
+use newswire_model::{Article, ArticleId, SourceId};
+use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
+use sqlx::{QueryBuilder, Row};
 
 use crate::batch::Batch;
-use crate::{ArticleStore, StoreError, UpsertResult, decode_row, meta_json};
-
-const SCHEMA: &str = include_str!("../migrations/postgres.sql");
-
-/// Serialises schema creation across sinks starting at once (CREATE … IF NOT EXISTS is not
-/// safe against concurrent creators in PostgreSQL).
-const SCHEMA_LOCK: i64 = 0x6e65_7773_7769_7265; // "newswire"
+use crate::search;
+use crate::stories::{self, Member, StoryRow};
+use crate::{
+    ArticleFilter, ArticleQueries, ArticleStore, Cursor, Page, PageRequest, SearchHit, SourceStats,
+    StoreError, Story, StoryChange, StoryDetail, UpsertResult, decode_row, meta_json,
+};
 
 /// The production store: PostgreSQL.
 #[derive(Debug, Clone)]
@@ -20,7 +21,9 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connects and applies the schema.
+    /// Connects, brings the schema up to date (versioned migrations; sqlx's migrator holds an
+    /// advisory lock, so sinks starting at once migrate one after another) and indexes the
+    /// rows stored before search existed.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
@@ -28,40 +31,96 @@ impl PgStore {
             .connect(url)
             .await
             .map_err(StoreError::pg)?;
-        let mut tx = pool.begin().await.map_err(StoreError::pg)?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(SCHEMA_LOCK)
+        crate::migrate::postgres()
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate { backend: "postgres", source })?;
+        let store = Self { pool };
+        store.index_unindexed().await?;
+        Ok(store)
+    }
+
+    /// The pool (for tools and benchmarks that measure next to the store).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Builds search terms and stories for rows that have none (stored before migration 2,
+    /// or marked for re-indexing by a later one), a chunk per transaction. Their stories are
+    /// built without events: they were never announced, and announcing the whole history at
+    /// upgrade would flood subscribers.
+    async fn index_unindexed(&self) -> Result<(), StoreError> {
+        const CHUNK: i64 = 500;
+        let mut total = 0usize;
+        loop {
+            let mut tx = self.pool.begin().await.map_err(StoreError::pg)?;
+            let rows = sqlx::query(
+                "SELECT title, body, meta::text AS meta FROM articles WHERE search_version IS NULL
+                 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            )
+            .bind(CHUNK)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::pg)?;
+            if rows.is_empty() {
+                break;
+            }
+            let articles =
+                rows.iter().map(|r| decode_row(r, StoreError::pg)).collect::<Result<Vec<_>, _>>()?;
+            let vectors: Vec<String> =
+                articles.iter().map(|a| search::document_terms(a).tsvector()).collect();
+            sqlx::query(
+                "UPDATE articles SET search = t.search::tsvector, search_version = $3
+                 FROM UNNEST($1::text[], $2::text[]) AS t(id, search) WHERE articles.id = t.id",
+            )
+            .bind(articles.iter().map(|a| a.id.as_str()).collect::<Vec<_>>())
+            .bind(&vectors)
+            .bind(search::TERMS_VERSION)
             .execute(&mut *tx)
             .await
             .map_err(StoreError::pg)?;
-        sqlx::raw_sql(SCHEMA).execute(&mut *tx).await.map_err(StoreError::pg)?;
-        tx.commit().await.map_err(StoreError::pg)?;
-        Ok(Self { pool })
+            let stories: Vec<String> = articles.iter().filter_map(|a| a.story_id.clone()).collect();
+            apply_stories(&mut tx, &[], stories, false).await?;
+            tx.commit().await.map_err(StoreError::pg)?;
+            total += articles.len();
+        }
+        if total > 0 {
+            tracing::info!(message = "Indexed stored articles for search.", articles = total);
+        }
+        Ok(())
     }
 }
 
 /// The whole batch in one statement: one bound array per column, zipped by `UNNEST`.
 /// `RETURNING` gives the rows written; a row left out had the same content hash (`Unchanged`).
-/// `$15` lists ids written even with an equal hash (see `upsert`).
+/// `$15` lists ids written even with an equal hash (see `upsert`); `$16` holds the search
+/// terms as tsvector text built in Rust, `$17` their version.
 const UPSERT: &str = "INSERT INTO articles (id, canonical_url, source_id, title, body, language, category,
-        published_at, fetched_at, processed_at, story_id, duplicate_of, content_hash, meta)
+        published_at, fetched_at, processed_at, story_id, duplicate_of, content_hash, meta,
+        search, search_version)
      SELECT id, canonical_url, source_id, title, body, language, category,
-        published_at, fetched_at, processed_at, story_id, duplicate_of, content_hash, meta::jsonb
+        published_at, fetched_at, processed_at, story_id, duplicate_of, content_hash, meta::jsonb,
+        search::tsvector, $17
      FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
         $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::text[],
-        $13::text[], $14::text[])
+        $13::text[], $14::text[], $16::text[])
         AS t(id, canonical_url, source_id, title, body, language, category, published_at,
-             fetched_at, processed_at, story_id, duplicate_of, content_hash, meta)
+             fetched_at, processed_at, story_id, duplicate_of, content_hash, meta, search)
      ON CONFLICT (id) DO UPDATE SET canonical_url = EXCLUDED.canonical_url,
         source_id = EXCLUDED.source_id, title = EXCLUDED.title, body = EXCLUDED.body,
         language = EXCLUDED.language, category = EXCLUDED.category,
         published_at = EXCLUDED.published_at, fetched_at = EXCLUDED.fetched_at,
         processed_at = EXCLUDED.processed_at, stored_at = now(),
         story_id = EXCLUDED.story_id, duplicate_of = EXCLUDED.duplicate_of,
-        content_hash = EXCLUDED.content_hash, meta = EXCLUDED.meta
+        content_hash = EXCLUDED.content_hash, meta = EXCLUDED.meta,
+        search = EXCLUDED.search, search_version = EXCLUDED.search_version
      WHERE articles.content_hash IS DISTINCT FROM EXCLUDED.content_hash
         OR EXCLUDED.id = ANY($15::text[])
-     RETURNING id, (xmax = 0)";
+     RETURNING id, (xmax = 0),
+        -- An updated row's story before the update: a sub-select in RETURNING reads the
+        -- snapshot the statement started from (only revisions pay for it).
+        CASE WHEN xmax = 0 THEN NULL
+             ELSE (SELECT old.story_id FROM articles old WHERE old.id = articles.id) END";
 
 impl ArticleStore for PgStore {
     async fn upsert(&self, articles: &[Article]) -> Result<Vec<UpsertResult>, StoreError> {
@@ -147,7 +206,9 @@ impl ArticleStore for PgStore {
         }
 
         let metas = rows.iter().map(|a| meta_json(a)).collect::<Result<Vec<_>, _>>()?;
-        let written: HashMap<String, bool> = sqlx::query_as::<_, (String, bool)>(UPSERT)
+        // The search terms, built here once per row; the database only parses them.
+        let vectors: Vec<String> = rows.iter().map(|a| search::document_terms(a).tsvector()).collect();
+        let returned = sqlx::query_as::<_, (String, bool, Option<String>)>(UPSERT)
             .bind(rows.iter().map(|a| a.id.as_str()).collect::<Vec<_>>())
             .bind(rows.iter().map(|a| a.canonical_url.as_deref()).collect::<Vec<_>>())
             .bind(rows.iter().map(|a| a.source_id.as_str()).collect::<Vec<_>>())
@@ -163,11 +224,31 @@ impl ArticleStore for PgStore {
             .bind(rows.iter().map(|a| a.fingerprints.content_hash.as_str()).collect::<Vec<_>>())
             .bind(&metas)
             .bind(&forced)
+            .bind(&vectors)
+            .bind(search::TERMS_VERSION)
             .fetch_all(&mut *tx)
             .await
-            .map_err(StoreError::pg)?
-            .into_iter()
-            .collect();
+            .map_err(StoreError::pg)?;
+
+        // Stories: new rows merge into theirs; a revision's story (and the one it left, if it
+        // moved) is recomputed from its articles.
+        let mut written: HashMap<String, bool> = HashMap::with_capacity(returned.len());
+        let mut recompute: Vec<String> = Vec::new();
+        for (id, inserted, old_story) in returned {
+            if !inserted {
+                recompute.extend(old_story);
+            }
+            written.insert(id, inserted);
+        }
+        let mut new_members: Vec<Member> = Vec::new();
+        for a in &rows {
+            match written.get(a.id.as_str()) {
+                Some(true) => new_members.extend(Member::of(a)),
+                Some(false) => recompute.extend(a.story_id.clone()),
+                None => {}
+            }
+        }
+        apply_stories(&mut tx, &new_members, recompute, true).await?;
         tx.commit().await.map_err(StoreError::pg)?;
 
         for g in batch.groups().iter().filter(|g| g.len() == 1) {
@@ -226,5 +307,371 @@ impl ArticleStore for PgStore {
                 Ok((u32::try_from(n).unwrap_or(0), decode_row(r, StoreError::pg)?))
             })
             .collect()
+    }
+}
+
+/// Brings the stories of a batch up to date, in the batch's transaction: `new_members` (rows
+/// just inserted) merge into their stories; the stories in `recompute` are rebuilt from their
+/// articles (`events`: whether that may raise an event; see [`stories::recompute`]).
+async fn apply_stories(
+    tx: &mut sqlx::PgConnection,
+    new_members: &[Member],
+    mut recompute: Vec<String>,
+    events: bool,
+) -> Result<(), StoreError> {
+    recompute.sort_unstable();
+    recompute.dedup();
+    let mut ids: Vec<&str> =
+        new_members.iter().map(|m| m.story.as_str()).chain(recompute.iter().map(String::as_str)).collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    // Concurrent sinks may touch the same story, even one neither has stored yet: one lock
+    // per story id, taken in id order (so they queue instead of deadlocking), held to commit.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended(s, 16)) FROM unnest($1::text[]) AS s")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::pg)?;
+    let existing: HashMap<String, StoryRow> =
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {STORY_COLUMNS} FROM stories WHERE id = ANY($1)")))
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::pg)?
+            .iter()
+            .map(story_row)
+            .map(|r| r.map(|r| (r.id.clone(), r)))
+            .collect::<Result<_, _>>()?;
+
+    let merged: Vec<Member> =
+        new_members.iter().filter(|m| recompute.binary_search(&m.story).is_err()).cloned().collect();
+    let mut rows = stories::merge_new(&existing, &merged);
+    let mut emptied: Vec<&str> = Vec::new();
+    if !recompute.is_empty() {
+        let mut members: HashMap<String, Vec<Member>> = HashMap::new();
+        for r in sqlx::query(
+            "SELECT story_id, id, source_id, language, title, sort_at FROM articles WHERE story_id = ANY($1)",
+        )
+        .bind(&recompute)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::pg)?
+        {
+            let m = Member {
+                story: r.try_get("story_id").map_err(StoreError::pg)?,
+                article: r.try_get("id").map_err(StoreError::pg)?,
+                source: r.try_get("source_id").map_err(StoreError::pg)?,
+                language: r.try_get("language").map_err(StoreError::pg)?,
+                title: r.try_get("title").map_err(StoreError::pg)?,
+                at: r.try_get("sort_at").map_err(StoreError::pg)?,
+            };
+            members.entry(m.story.clone()).or_default().push(m);
+        }
+        for id in &recompute {
+            let list = members.get(id).map(Vec::as_slice).unwrap_or_default();
+            match stories::recompute(existing.get(id), list, events) {
+                Some(row) => rows.push(row),
+                None => emptied.push(id),
+            }
+        }
+    }
+    // Only rows that changed are written.
+    rows.retain(|r| existing.get(&r.id) != Some(r));
+    if !rows.is_empty() {
+        let outlets = rows.iter().map(StoryRow::outlets_json).collect::<Result<Vec<_>, _>>()?;
+        sqlx::query(
+            "INSERT INTO stories (id, language, title, first_outlet, first_article, first_seen,
+                last_seen, article_count, outlets, version, published_version, change_kind)
+             SELECT id, language, title, first_outlet, first_article, first_seen, last_seen,
+                article_count, outlets::jsonb, version, published_version, change_kind
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                $6::timestamptz[], $7::timestamptz[], $8::bigint[], $9::text[], $10::bigint[],
+                $11::bigint[], $12::text[])
+                AS t(id, language, title, first_outlet, first_article, first_seen, last_seen,
+                     article_count, outlets, version, published_version, change_kind)
+             ON CONFLICT (id) DO UPDATE SET language = EXCLUDED.language, title = EXCLUDED.title,
+                first_outlet = EXCLUDED.first_outlet, first_article = EXCLUDED.first_article,
+                first_seen = EXCLUDED.first_seen, last_seen = EXCLUDED.last_seen,
+                article_count = EXCLUDED.article_count, outlets = EXCLUDED.outlets,
+                version = EXCLUDED.version, change_kind = EXCLUDED.change_kind,
+                changed_at = CASE WHEN EXCLUDED.version <> stories.version THEN now()
+                                  ELSE stories.changed_at END",
+        )
+        .bind(rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.language.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.title.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.first_outlet.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.first_article.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.first_seen).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.last_seen).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.article_count).collect::<Vec<_>>())
+        .bind(&outlets)
+        .bind(rows.iter().map(|r| r.version).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.published_version).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| stories::kind_str(r.change_kind)).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::pg)?;
+    }
+    if !emptied.is_empty() {
+        sqlx::query("DELETE FROM stories WHERE id = ANY($1)")
+            .bind(&emptied)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::pg)?;
+    }
+    Ok(())
+}
+
+const STORY_COLUMNS: &str = "id, language, title, first_outlet, first_article, first_seen, last_seen,
+    article_count, outlets::text AS outlets, version, published_version, change_kind";
+
+fn story_row(r: &sqlx::postgres::PgRow) -> Result<StoryRow, StoreError> {
+    let outlets: String = r.try_get("outlets").map_err(StoreError::pg)?;
+    let kind: String = r.try_get("change_kind").map_err(StoreError::pg)?;
+    Ok(StoryRow {
+        id: r.try_get("id").map_err(StoreError::pg)?,
+        language: r.try_get("language").map_err(StoreError::pg)?,
+        title: r.try_get("title").map_err(StoreError::pg)?,
+        first_outlet: r.try_get("first_outlet").map_err(StoreError::pg)?,
+        first_article: r.try_get("first_article").map_err(StoreError::pg)?,
+        first_seen: r.try_get("first_seen").map_err(StoreError::pg)?,
+        last_seen: r.try_get("last_seen").map_err(StoreError::pg)?,
+        article_count: r.try_get("article_count").map_err(StoreError::pg)?,
+        outlets: serde_json::from_str(&outlets)?,
+        version: r.try_get("version").map_err(StoreError::pg)?,
+        published_version: r.try_get("published_version").map_err(StoreError::pg)?,
+        change_kind: stories::parse_kind(&kind),
+    })
+}
+
+/// Appends the conditions of `f` (and of the cursor) on `articles AS a`.
+fn push_article_filter(q: &mut QueryBuilder<Postgres>, f: &ArticleFilter) {
+    if !f.languages.is_empty() {
+        q.push(" AND a.language = ANY(")
+            .push_bind(f.languages.iter().map(|l| l.as_str().to_owned()).collect::<Vec<_>>())
+            .push(")");
+    }
+    if !f.sources.is_empty() {
+        q.push(" AND a.source_id = ANY(")
+            .push_bind(f.sources.iter().map(|s| s.as_str().to_owned()).collect::<Vec<_>>())
+            .push(")");
+    }
+    if !f.categories.is_empty() {
+        q.push(" AND a.category = ANY(")
+            .push_bind(f.categories.iter().map(|c| c.as_str().to_owned()).collect::<Vec<_>>())
+            .push(")");
+    }
+    if let Some(story) = &f.story {
+        q.push(" AND a.story_id = ").push_bind(story.clone());
+    }
+    if let Some(t) = f.since {
+        q.push(" AND a.sort_at >= ").push_bind(t);
+    }
+    if let Some(t) = f.until {
+        q.push(" AND a.sort_at < ").push_bind(t);
+    }
+    if !f.include_duplicates {
+        q.push(" AND a.duplicate_of IS NULL");
+    }
+}
+
+/// A page of `items` fetched with one extra row: the extra says there is a next page.
+fn page<T>(mut items: Vec<(T, Cursor)>, limit: usize) -> Page<T> {
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|(_, c)| c.clone())
+    } else {
+        None
+    };
+    Page { items: items.into_iter().map(|(t, _)| t).collect(), next }
+}
+
+impl ArticleQueries for PgStore {
+    async fn list_articles(
+        &self,
+        filter: &ArticleFilter,
+        req: &PageRequest,
+    ) -> Result<Page<Article>, StoreError> {
+        let limit = req.limit.max(1) as usize;
+        let mut q = QueryBuilder::<Postgres>::new(
+            "SELECT a.title, a.body, a.meta::text AS meta, a.sort_at, a.id FROM articles a WHERE true",
+        );
+        push_article_filter(&mut q, filter);
+        if let Some(c) = &req.after {
+            q.push(" AND (a.sort_at, a.id) < (").push_bind(c.at).push(", ").push_bind(c.id.clone()).push(")");
+        }
+        q.push(" ORDER BY a.sort_at DESC, a.id DESC LIMIT ").push_bind(limit as i64 + 1);
+        let rows = q.build().fetch_all(&self.pool).await.map_err(StoreError::pg)?;
+        let items = rows
+            .iter()
+            .map(|r| {
+                let cursor = Cursor {
+                    at: r.try_get("sort_at").map_err(StoreError::pg)?,
+                    id: r.try_get("id").map_err(StoreError::pg)?,
+                };
+                Ok((decode_row(r, StoreError::pg)?, cursor))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(page(items, limit))
+    }
+
+    async fn list_stories(
+        &self,
+        filter: &ArticleFilter,
+        req: &PageRequest,
+    ) -> Result<Page<Story>, StoreError> {
+        let limit = req.limit.max(1) as usize;
+        let mut q =
+            QueryBuilder::<Postgres>::new(format!("SELECT {STORY_COLUMNS} FROM stories s WHERE true"));
+        if !filter.languages.is_empty() {
+            q.push(" AND s.language = ANY(")
+                .push_bind(filter.languages.iter().map(|l| l.as_str().to_owned()).collect::<Vec<_>>())
+                .push(")");
+        }
+        if !filter.sources.is_empty() {
+            q.push(" AND s.id IN (SELECT story_id FROM articles WHERE source_id = ANY(")
+                .push_bind(filter.sources.iter().map(|s| s.as_str().to_owned()).collect::<Vec<_>>())
+                .push(") AND story_id IS NOT NULL)");
+        }
+        if let Some(t) = filter.since {
+            q.push(" AND s.last_seen >= ").push_bind(t);
+        }
+        if let Some(t) = filter.until {
+            q.push(" AND s.last_seen < ").push_bind(t);
+        }
+        if let Some(c) = &req.after {
+            q.push(" AND (s.last_seen, s.id) < (")
+                .push_bind(c.at)
+                .push(", ")
+                .push_bind(c.id.clone())
+                .push(")");
+        }
+        q.push(" ORDER BY s.last_seen DESC, s.id DESC LIMIT ").push_bind(limit as i64 + 1);
+        let rows = q.build().fetch_all(&self.pool).await.map_err(StoreError::pg)?;
+        let mut items = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let row = story_row(r)?;
+            let cursor = Cursor { at: row.last_seen, id: row.id.clone() };
+            if let Some(s) = row.to_story() {
+                items.push((s, cursor));
+            }
+        }
+        Ok(page(items, limit))
+    }
+
+    async fn story(&self, id: &str) -> Result<Option<StoryDetail>, StoreError> {
+        let Some(row) =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {STORY_COLUMNS} FROM stories WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::pg)?
+        else {
+            return Ok(None);
+        };
+        let Some(story) = story_row(&row)?.to_story() else { return Ok(None) };
+        let articles = sqlx::query(
+            "SELECT title, body, meta::text AS meta FROM articles WHERE story_id = $1 ORDER BY sort_at, id LIMIT 1000",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::pg)?
+        .iter()
+        .map(|r| decode_row(r, StoreError::pg))
+        .collect::<Result<Vec<_>, _>>()?;
+        let points: Vec<(DateTime<Utc>, String)> = sqlx::query_as(
+            "SELECT sort_at, source_id FROM articles WHERE story_id = $1 ORDER BY sort_at, id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::pg)?;
+        Ok(Some(StoryDetail { story, articles, growth: stories::growth(&points) }))
+    }
+
+    async fn search(
+        &self,
+        query: &str,
+        filter: &ArticleFilter,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        let words = search::query_words(query, &filter.languages);
+        if words.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        // Weights {D, C, B, A}: skeleton weak, skeleton strong, exact weak, exact strong; an
+        // exact match anywhere outweighs a skeleton-only one.
+        let mut q = QueryBuilder::<Postgres>::new(
+            "SELECT a.title, a.body, a.meta::text AS meta,
+                ts_rank('{0.05, 0.1, 0.4, 1.0}', a.search, q.q)::float8 AS score
+             FROM articles a, (SELECT ",
+        );
+        q.push_bind(search::tsquery(&words)).push("::tsquery AS q) q WHERE a.search @@ q.q");
+        push_article_filter(&mut q, filter);
+        q.push(" ORDER BY score DESC, a.sort_at DESC, a.id DESC LIMIT ").push_bind(i64::from(limit));
+        let rows = q.build().fetch_all(&self.pool).await.map_err(StoreError::pg)?;
+        rows.iter()
+            .map(|r| {
+                Ok(SearchHit {
+                    article: decode_row(r, StoreError::pg)?,
+                    score: r.try_get("score").map_err(StoreError::pg)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn sources(&self) -> Result<Vec<SourceStats>, StoreError> {
+        let rows: Vec<(String, i64, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "SELECT source_id, count(*), max(stored_at) FROM articles GROUP BY source_id ORDER BY source_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::pg)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(s, n, last)| {
+                Some(SourceStats {
+                    source_id: SourceId::parse(&s).ok()?,
+                    articles: n.max(0) as u64,
+                    last_stored: last,
+                })
+            })
+            .collect())
+    }
+
+    async fn pending_story_changes(&self, limit: u32) -> Result<Vec<StoryChange>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {STORY_COLUMNS} FROM stories WHERE version > published_version ORDER BY changed_at, id LIMIT $1"
+        )))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::pg)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.extend(story_row(r)?.to_change());
+        }
+        Ok(out)
+    }
+
+    async fn mark_story_changes_published(&self, published: &[(String, u64)]) -> Result<(), StoreError> {
+        if published.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE stories SET published_version = GREATEST(published_version, LEAST(t.v, version))
+             FROM UNNEST($1::text[], $2::bigint[]) AS t(id, v) WHERE stories.id = t.id",
+        )
+        .bind(published.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>())
+        .bind(published.iter().map(|(_, v)| i64::try_from(*v).unwrap_or(i64::MAX)).collect::<Vec<_>>())
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::pg)?;
+        Ok(())
     }
 }

@@ -1,21 +1,30 @@
-//! The sink's async shell: consume articles in batches, commit, then ack.
+//! The sink's async shell: consume articles in batches, commit, publish the story events the
+//! batch made due, then ack.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use newswire_bus::{Bus, ConsumerRole, Delivery, decode_batch};
-use newswire_model::Article;
+use newswire_model::{Article, SCHEMA_VERSION, StoryEvent, StoryEventKind};
 use newswire_telemetry::Health;
-use newswire_telemetry::metrics::SinkMetrics;
+use newswire_telemetry::metrics::{SinkMetrics, StoryEventMetrics};
 use tokio_util::sync::CancellationToken;
 
-use crate::{ArticleStore, SinkError, SinkSettings, Store, StoreError, StoreErrorKind, UpsertResult};
+use crate::{
+    ArticleQueries, ArticleStore, SinkError, SinkSettings, Store, StoreError, StoreErrorKind, StoryChange,
+    StoryChangeKind, UpsertResult,
+};
 
 /// First wait after the store was found unavailable; doubled after each failed retry.
 const FIRST_RETRY: Duration = Duration::from_millis(500);
 /// Longest wait between two retries while the store is unavailable.
 const MAX_RETRY: Duration = Duration::from_secs(30);
+/// Story changes read from the outbox at once.
+const STORY_PAGE: u32 = 256;
+/// Longest the start-up drain of the story outbox may take; what is left goes out after the
+/// next batches.
+const STORY_DRAIN_AT_START: Duration = Duration::from_secs(30);
 
 /// Consumes articles until `shutdown`, storing each batch in one transaction.
 ///
@@ -38,6 +47,12 @@ const MAX_RETRY: Duration = Duration::from_secs(30);
 ///   delivery is dead-lettered (reason `store`), so nothing is silently lost.
 /// - `Fatal` (configuration): the batch is nacked and the sink stops with
 ///   [`SinkError::Store`].
+///
+/// Story events: the upsert writes the story changes it causes to an outbox in the same
+/// transaction; after each commit, before the acks, the due events are published (see
+/// [`publish_story_events`]), and the outbox is drained once at start for what a crash left.
+/// A failed publish leaves its event in the outbox for the next batch: it never holds back or
+/// loses articles.
 pub async fn run(
     bus: Bus,
     store: Store,
@@ -50,7 +65,8 @@ pub async fn run(
     // Progress is reported well within ack_wait, so that a message is never redelivered while
     // the sink is still working on it (a slow commit or a store outage).
     let keepalive = (Duration::from_secs(bus.settings().ack_wait_secs) / 3).max(Duration::from_millis(100));
-    let sink = Sink { store: &store, metrics: &metrics, keepalive };
+    publish_due(&bus, &store, &metrics.story_events, STORY_DRAIN_AT_START).await;
+    let sink = Sink { store: &store, bus: &bus, metrics: &metrics, keepalive };
     while let Some(batch) = consumer.next_batch(settings.batch_size, settings.batch_linger(), &shutdown).await
     {
         metrics.stage.items_in.inc_by(batch.len() as u64);
@@ -136,6 +152,7 @@ struct Chunk {
 
 struct Sink<'a> {
     store: &'a Store,
+    bus: &'a Bus,
     metrics: &'a SinkMetrics,
     keepalive: Duration,
 }
@@ -160,6 +177,11 @@ impl Sink<'_> {
             match result {
                 Ok(results) => {
                     self.stored(&chunk, &results, started);
+                    // Within a third of ack_wait, so that the batch's messages are not
+                    // redelivered meanwhile; what is left goes out after the next batch.
+                    if results.iter().any(|r| *r != UpsertResult::Unchanged) {
+                        publish_due(self.bus, self.store, &self.metrics.story_events, self.keepalive).await;
+                    }
                     for d in &chunk.deliveries {
                         if let Err(error) = d.ack().await {
                             // Stored already; the redelivery will be `unchanged`.
@@ -241,5 +263,111 @@ async fn keep_alive<'d, T>(
                 }
             }
         }
+    }
+}
+
+/// What one round of [`publish_story_events`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoryEventsPublished {
+    /// Events the server acknowledged (and marked published in the store).
+    pub published: u64,
+    /// Publishes that failed (their events stay due).
+    pub failed: u64,
+    /// Whether due events may be left (a failure, a full last page when time ran out, or the
+    /// outbox could not be read or updated).
+    pub left: bool,
+}
+
+/// [`publish_story_events`] on the configured store, logged.
+async fn publish_due(bus: &Bus, store: &Store, metrics: &StoryEventMetrics, budget: Duration) {
+    let done = publish_story_events(bus, store, metrics, budget).await;
+    if done.published > 0 || done.failed > 0 {
+        tracing::debug!(
+            message = "Story events published.",
+            published = done.published,
+            failed = done.failed,
+            left = done.left
+        );
+    }
+}
+
+/// Publishes the story events due in `store`'s outbox, oldest first, each with `Nats-Msg-Id`
+/// `<story_id>:<version>`, and marks them published; pages of 256 until the outbox is empty
+/// or `budget` is spent. The first failed publish ends the round (the server is most likely
+/// unreachable): what was published before it is marked, the rest stays due. A crash between
+/// a publish and its marking republishes the event later, which JetStream drops inside its
+/// duplicate window and a consumer recognises by its `version` outside it.
+pub async fn publish_story_events<Q: ArticleQueries>(
+    bus: &Bus,
+    store: &Q,
+    metrics: &StoryEventMetrics,
+    budget: Duration,
+) -> StoryEventsPublished {
+    let started = Instant::now();
+    let mut done = StoryEventsPublished::default();
+    loop {
+        let changes = match store.pending_story_changes(STORY_PAGE).await {
+            Ok(c) => c,
+            Err(error) => {
+                tracing::warn!(message = "Reading the story outbox failed; retrying after the next batch.", %error);
+                done.left = true;
+                return done;
+            }
+        };
+        let full = changes.len() >= STORY_PAGE as usize;
+        let mut marked = Vec::with_capacity(changes.len());
+        let mut failed = false;
+        for change in &changes {
+            let event = story_event(change);
+            match bus.publish_story_event(&event).await {
+                Ok(_) => {
+                    metrics.published.inc();
+                    marked.push((event.story_id, event.version));
+                }
+                Err(error) => {
+                    metrics.failed.inc();
+                    done.failed += 1;
+                    tracing::warn!(message = "Publishing a story event failed; it stays due.", %error, story_id = %event.story_id, version = event.version);
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        done.published += marked.len() as u64;
+        if let Err(error) = store.mark_story_changes_published(&marked).await {
+            // Published but not marked: they go out again, and are dropped as duplicates.
+            tracing::warn!(message = "Marking story events published failed; they will be republished.", %error);
+            done.left = true;
+            return done;
+        }
+        if failed || !full {
+            done.left |= failed;
+            return done;
+        }
+        if started.elapsed() >= budget {
+            done.left = true;
+            return done;
+        }
+    }
+}
+
+/// The event of a story change.
+pub fn story_event(change: &StoryChange) -> StoryEvent {
+    let s = &change.story;
+    StoryEvent {
+        schema_version: SCHEMA_VERSION,
+        story_id: s.id.clone(),
+        language: s.language.clone(),
+        kind: match change.kind {
+            StoryChangeKind::Created => StoryEventKind::Created,
+            StoryChangeKind::NewOutlet => StoryEventKind::NewOutlet,
+        },
+        article_count: s.article_count,
+        outlets: s.outlets.clone(),
+        first_outlet: s.first_outlet.clone(),
+        first_article: s.first_article.clone(),
+        first_seen: s.first_seen,
+        last_seen: s.last_seen,
+        version: change.version,
     }
 }

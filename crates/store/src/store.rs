@@ -1,6 +1,9 @@
 use newswire_model::{Article, ArticleId};
 
-use crate::{PgStore, SinkSettings, SqliteStore, StoreError};
+use crate::{
+    ArticleFilter, ArticleQueries, Page, PageRequest, PgStore, SearchHit, SinkSettings, SourceStats,
+    SqliteStore, StoreError, Story, StoryChange, StoryDetail,
+};
 
 /// Outcome of upserting one article.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +114,64 @@ impl ArticleStore for Store {
         match self {
             Store::Sqlite(s) => s.revisions(id).await,
             Store::Postgres(s) => s.revisions(id).await,
+        }
+    }
+}
+
+impl ArticleQueries for Store {
+    async fn list_articles(
+        &self,
+        filter: &ArticleFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Article>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.list_articles(filter, page).await,
+            Store::Postgres(s) => s.list_articles(filter, page).await,
+        }
+    }
+    async fn list_stories(
+        &self,
+        filter: &ArticleFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Story>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.list_stories(filter, page).await,
+            Store::Postgres(s) => s.list_stories(filter, page).await,
+        }
+    }
+    async fn story(&self, id: &str) -> Result<Option<StoryDetail>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.story(id).await,
+            Store::Postgres(s) => s.story(id).await,
+        }
+    }
+    async fn search(
+        &self,
+        query: &str,
+        filter: &ArticleFilter,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.search(query, filter, limit).await,
+            Store::Postgres(s) => s.search(query, filter, limit).await,
+        }
+    }
+    async fn sources(&self) -> Result<Vec<SourceStats>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.sources().await,
+            Store::Postgres(s) => s.sources().await,
+        }
+    }
+    async fn pending_story_changes(&self, limit: u32) -> Result<Vec<StoryChange>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.pending_story_changes(limit).await,
+            Store::Postgres(s) => s.pending_story_changes(limit).await,
+        }
+    }
+    async fn mark_story_changes_published(&self, published: &[(String, u64)]) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.mark_story_changes_published(published).await,
+            Store::Postgres(s) => s.mark_story_changes_published(published).await,
         }
     }
 }

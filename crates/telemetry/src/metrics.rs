@@ -6,7 +6,8 @@
 //! given up on.
 
 use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, exponential_buckets,
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    exponential_buckets,
 };
 
 use crate::TelemetryError;
@@ -115,6 +116,9 @@ pub struct FetcherMetrics {
     /// `newswire_fetcher_feeds_rejected`: feeds-file entries not run because they are invalid
     /// or their URL is refused.
     pub feeds_rejected: IntGauge,
+    /// `newswire_fetcher_feeds{state}`: registry feeds this replica owns, by state (see
+    /// [`FeedStateGauge`]).
+    pub feeds_by_state: FeedStateGauge,
 }
 
 /// The `result` values of `newswire_fetcher_pages_total`: `fetched` (the page's article
@@ -185,9 +189,54 @@ impl FetcherMetrics {
             items_trimmed,
             items_capped,
             feeds_rejected,
+            feeds_by_state: FeedStateGauge::new(registry)?,
         })
     }
 }
+
+// ---- Feed registry (issue 16 item 7): feeds by state. -------------------------------------
+
+/// The `state` values of `newswire_fetcher_feeds`: `ok` (last poll succeeded, or not polled
+/// yet), `failing` (last poll failed), `quiet` (polls succeed but nothing published for
+/// `fetcher.quiet_after_secs`), `paused`. Each starts at 0.
+pub const FEED_STATES: [&str; 4] = ["ok", "failing", "quiet", "paused"];
+
+/// `newswire_fetcher_feeds{state}`: the registry's feeds that this fetcher replica owns (by
+/// rendezvous hashing; paused ones too), by state. Summed over replicas: every feed once.
+#[derive(Debug, Clone)]
+pub struct FeedStateGauge {
+    gauge: IntGaugeVec,
+}
+
+impl FeedStateGauge {
+    fn new(registry: &Registry) -> Result<Self, TelemetryError> {
+        let gauge = IntGaugeVec::new(
+            Opts::new("newswire_fetcher_feeds", "Registry feeds this replica owns, by state."),
+            &["state"],
+        )?;
+        registry.register(Box::new(gauge.clone()))?;
+        for s in FEED_STATES {
+            gauge.with_label_values(&[s]).set(0);
+        }
+        Ok(Self { gauge })
+    }
+
+    /// Sets every state's count; a state not in `counts` is 0, an unknown one is ignored (the
+    /// label set stays bounded).
+    pub fn set(&self, counts: &[(&str, i64)]) {
+        for s in FEED_STATES {
+            let n = counts.iter().filter(|(k, _)| *k == s).map(|(_, n)| *n).sum();
+            self.gauge.with_label_values(&[s]).set(n);
+        }
+    }
+
+    /// The count of one state (for tests and logs).
+    pub fn get(&self, state: &str) -> i64 {
+        if FEED_STATES.contains(&state) { self.gauge.with_label_values(&[state]).get() } else { 0 }
+    }
+}
+
+// ---- End of the feed registry block. -------------------------------------------------------
 
 /// Metrics of the processor (`stage="processor"`). Items are raw-item messages.
 #[derive(Debug, Clone)]
@@ -257,6 +306,8 @@ pub struct SinkMetrics {
     /// `newswire_sink_store_retries_total`: failed attempts to store a held batch because the
     /// store was unavailable (each followed by a back-off wait).
     pub store_retries: IntCounter,
+    /// Story events published and failed (see [`StoryEventMetrics`]).
+    pub story_events: StoryEventMetrics,
 }
 
 impl SinkMetrics {
@@ -298,7 +349,144 @@ impl SinkMetrics {
             dead_lettered,
             store_unavailable,
             store_retries,
+            story_events: StoryEventMetrics::new(registry)?,
         })
+    }
+}
+
+// ---- Story events (issue 16 item 3): the sink's outbox publisher. --------------------------
+
+/// The sink's story events (`news.stories.<lang>`), published from the store's outbox after
+/// each committed batch.
+#[derive(Debug, Clone)]
+pub struct StoryEventMetrics {
+    /// `newswire_sink_story_events_published_total`: events the server acknowledged
+    /// (a republish it dropped as a duplicate counts too: the event is on the bus).
+    pub published: IntCounter,
+    /// `newswire_sink_story_events_failed_total`: publish attempts that failed; the event stays
+    /// in the outbox and is tried again after the next batch.
+    pub failed: IntCounter,
+}
+
+impl StoryEventMetrics {
+    fn new(registry: &Registry) -> Result<Self, TelemetryError> {
+        let published = IntCounter::new(
+            "newswire_sink_story_events_published_total",
+            "Story events published on the bus.",
+        )?;
+        registry.register(Box::new(published.clone()))?;
+        let failed = IntCounter::new(
+            "newswire_sink_story_events_failed_total",
+            "Story event publishes that failed (retried after the next batch).",
+        )?;
+        registry.register(Box::new(failed.clone()))?;
+        Ok(Self { published, failed })
+    }
+}
+
+// ---- End of the story events block. -------------------------------------------------------
+
+// ---------------------------------------------------------------------------------------------
+// Query API (`newswire-api`). One block, with its own contract test, so that the services added
+// beside it keep their blocks apart.
+// ---------------------------------------------------------------------------------------------
+
+/// Metrics of the query API (`newswire_api_*`).
+#[derive(Debug, Clone)]
+pub struct ApiMetrics {
+    /// `newswire_api_requests_total{route,status}`: requests by route template
+    /// (`/v1/articles/{id}`; `unmatched` for paths with no route) and status class (`2xx`,
+    /// `3xx`, `4xx`, `5xx`).
+    pub requests: IntCounterVec,
+    /// `newswire_api_request_duration_seconds{route}`: time to the response head (for the live
+    /// stream, to the start of the stream).
+    pub request_duration: prometheus::HistogramVec,
+    /// `newswire_api_sse_clients`: live-stream clients connected.
+    pub sse_clients: IntGauge,
+    /// `newswire_api_sse_clients_dropped_total`: live-stream clients dropped because their
+    /// queue was full (too slow to keep up); their stream ends, and they may resume.
+    pub sse_clients_dropped: IntCounter,
+    /// `newswire_api_sse_events_total{kind}`: events the stream hub read from JetStream, by
+    /// `kind` (see [`API_EVENT_KINDS`]).
+    pub sse_events: IntCounterVec,
+    /// `newswire_api_sse_resumes_total{from}`: live-stream reconnects with `Last-Event-ID`, by
+    /// where the missed events came `from` (`buffer`: the in-memory ring; `jetstream`: read back
+    /// from the streams because they were older than the ring).
+    pub sse_resumes: IntCounterVec,
+}
+
+/// The `kind` values of `newswire_api_sse_events_total`: `article`, `revision`, `story`
+/// (events the hub broadcast), `undecodable` (messages skipped because they are not a valid
+/// article or story event). Each starts at 0.
+pub const API_EVENT_KINDS: [&str; 4] = ["article", "revision", "story", "undecodable"];
+
+impl ApiMetrics {
+    /// Registers the query API's metrics.
+    pub fn new(registry: &Registry) -> Result<Self, TelemetryError> {
+        let requests = IntCounterVec::new(
+            Opts::new("newswire_api_requests_total", "API requests, by route template and status class."),
+            &["route", "status"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        let request_duration = prometheus::HistogramVec::new(
+            HistogramOpts::new(
+                "newswire_api_request_duration_seconds",
+                "Time to the response head, by route.",
+            )
+            .buckets(latency_buckets()),
+            &["route"],
+        )?;
+        registry.register(Box::new(request_duration.clone()))?;
+        let sse_clients = IntGauge::new("newswire_api_sse_clients", "Live-stream clients connected.")?;
+        registry.register(Box::new(sse_clients.clone()))?;
+        let sse_clients_dropped = IntCounter::new(
+            "newswire_api_sse_clients_dropped_total",
+            "Live-stream clients dropped because they fell too far behind.",
+        )?;
+        registry.register(Box::new(sse_clients_dropped.clone()))?;
+        let sse_events = IntCounterVec::new(
+            Opts::new("newswire_api_sse_events_total", "Events the stream hub read from JetStream, by kind."),
+            &["kind"],
+        )?;
+        registry.register(Box::new(sse_events.clone()))?;
+        for k in API_EVENT_KINDS {
+            sse_events.with_label_values(&[k]);
+        }
+        let sse_resumes = IntCounterVec::new(
+            Opts::new(
+                "newswire_api_sse_resumes_total",
+                "Live-stream reconnects with Last-Event-ID, by where the missed events came from.",
+            ),
+            &["from"],
+        )?;
+        registry.register(Box::new(sse_resumes.clone()))?;
+        for f in ["buffer", "jetstream"] {
+            sse_resumes.with_label_values(&[f]);
+        }
+        Ok(Self { requests, request_duration, sse_clients, sse_clients_dropped, sse_events, sse_resumes })
+    }
+}
+
+#[cfg(test)]
+mod api_metrics_tests {
+    use super::*;
+
+    /// The API's metrics follow the naming contract and are documented in `docs/metrics.md`.
+    #[test]
+    fn api_metrics_are_named_by_the_contract_and_documented() {
+        let r = Registry::new();
+        let m = ApiMetrics::new(&r).unwrap_or_else(|e| panic!("{e}"));
+        m.requests.with_label_values(&["/v1/articles", "2xx"]).inc();
+        m.request_duration.with_label_values(&["/v1/articles"]).observe(0.01);
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let doc = std::fs::read_to_string(root.join("docs/metrics.md")).unwrap_or_default();
+        let names: Vec<String> = r.gather().iter().map(|m| m.name().to_owned()).collect();
+        assert_eq!(names.len(), 6, "{names:?}");
+        for n in &names {
+            assert!(n.starts_with("newswire_api_"), "{n}");
+            assert!(doc.contains(&format!("`{n}`")), "{n} is not documented in docs/metrics.md");
+        }
+        assert!(ApiMetrics::new(&r).is_err(), "double registration must be refused");
     }
 }
 

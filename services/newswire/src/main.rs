@@ -5,12 +5,19 @@
 //! - `newswire run`: fetcher, processor and sink in one process (one admin port).
 //! - `newswire tail [SUBJECT]`: print the messages published on a subject.
 //! - `newswire import OPML|LIST [--into FEEDS]`: feeds from a reader's export to the feeds file.
-//! - `newswire schema raw-item|article`: print the JSON Schema of a message.
+//! - `newswire feeds add|rm|pause|resume|ls|export-opml|import`: the feed registry that running
+//!   fetchers follow (see `feeds.rs`).
+//! - `newswire schema raw-item|article|story-event`: print the JSON Schema of a message.
+//! - `newswire replay --since TIME|--from-seq N`: re-process raw items (see `replay.rs`).
+//! - `newswire dlq list|show|requeue|purge`: the dead letters (see `dlq.rs`).
 //! - `newswire inspect feed`, `newswire extract`, `newswire process`: what newswire makes of a
 //!   feed, a page or a corpus, without NATS or a database (see `offline.rs`).
 
 mod demo;
+mod dlq;
+mod feeds;
 mod offline;
+mod replay;
 
 use std::path::PathBuf;
 
@@ -93,10 +100,24 @@ enum Command {
         #[arg(long)]
         category: Option<String>,
     },
+    /// Manage the feed registry while fetchers run: add, rm, pause, resume, ls, export-opml,
+    /// import.
+    Feeds {
+        #[command(subcommand)]
+        command: feeds::FeedsCommand,
+    },
+    /// Re-process a range of raw items from NEWS_RAW (e.g. after a threshold change) and
+    /// publish the articles again; the sink's upsert stores no second row.
+    Replay(replay::ReplayArgs),
+    /// List, show, requeue and purge dead-lettered messages.
+    Dlq {
+        #[command(subcommand)]
+        command: dlq::DlqCommand,
+    },
     /// Print the JSON Schema of a message type.
     Schema {
-        /// `raw-item` or `article`.
-        #[arg(value_parser = ["raw-item", "article"])]
+        /// `raw-item`, `article` or `story-event`.
+        #[arg(value_parser = ["raw-item", "article", "story-event"])]
         message: String,
     },
 }
@@ -169,9 +190,16 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let settings = offline_settings(cli.config.as_deref())?;
             import(&settings, &input, into.as_deref(), language.as_deref(), category.as_deref())
         }
+        Command::Feeds { command } => {
+            let settings = offline_settings(cli.config.as_deref())?;
+            feeds::run(&settings, command).await
+        }
+        Command::Replay(args) => replay::run(offline_settings(cli.config.as_deref())?, args).await,
+        Command::Dlq { command } => dlq::run(offline_settings(cli.config.as_deref())?, command).await,
         Command::Schema { message } => {
             let schema = match message.as_str() {
                 "article" => newswire_model::article_schema(),
+                "story-event" => newswire_model::story_event_schema(),
                 _ => newswire_model::raw_item_schema(),
             };
             println!("{}", serde_json::to_string_pretty(&schema)?);

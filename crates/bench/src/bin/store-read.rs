@@ -1,0 +1,428 @@
+//! `store-read`: the store's read side under load (run by `scripts/bench-store`).
+//!
+//! Usage: `store-read ingest [N] --pg URL` and `store-read search [N] [--pg URL] [--queries Q]`.
+//!
+//! - `ingest`: N synthetic articles (default 50,000) upserted in sink-sized batches (256) into
+//!   a fresh PostgreSQL store (search terms, stories, all indexes), against a same-run `COPY`
+//!   of the same rows into a plain table (the article columns, lz4 body, jsonb meta, no
+//!   index): the ceiling. Prints `{"mode":"ingest",…,"upsert_rows_per_s":…,"copy_rows_per_s":…}`.
+//! - `search`: N articles (default 200,000) stored in a fresh SQLite file and, with `--pg`, a
+//!   fresh PostgreSQL database; then Q (default 100) two-word Arabic queries and Q two-word
+//!   English ones, each run twice, and the latency percentiles per backend and language.
+//!
+//! The text is drawn from the seed articles' vocabulary (`$NEWSWIRE_SEEDS_DIR`, else
+//! `../shared/seeds`) by a Zipf-like law, so that query words have realistic frequencies: a
+//! few words are in most articles, most words in few.
+
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use newswire_model::{
+    Article, ArticleId, Category, Entity, EntityKind, Fingerprints, Lang, SCHEMA_VERSION, SourceId,
+};
+use newswire_store::{ArticleFilter, ArticleQueries, ArticleStore, PgStore, SqliteStore};
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+
+const BATCH: usize = 256;
+
+const ENGLISH: &str = "the minister said on Sunday that talks between Russia and United States would \
+    resume this week to discuss relations after war in Ukraine pushed them lowest level since Cold \
+    War officials met Riyadh Cairo oil prices rose percent markets investors government parliament \
+    budget agreement ceasefire humanitarian aid convoy reported according sources statement agency \
+    meeting delegation summit security council resolution refugees border economy growth inflation \
+    election candidate voters campaign court ruling judge protest police arrested strike workers \
+    union company shares profit quarter bank interest rates central energy gas pipeline exports \
+    drought harvest farmers storm flooding rescue hospital patients vaccine outbreak school students";
+
+const ENTITIES: &[&str] =
+    &["Putin", "Trump", "Sergei Lavrov", "Marco Rubio", "Russia", "Ukraine", "Riyadh", "Gaza"];
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    /// A rank in 0..n, Zipf-like (density ∝ 1 / rank).
+    fn zipf(&mut self, n: usize) -> usize {
+        (((n as f64 + 1.0).powf(self.unit()) - 1.0) as usize).min(n - 1)
+    }
+}
+
+/// Words by frequency, most frequent first.
+fn vocabulary() -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let dir = std::env::var_os("NEWSWIRE_SEEDS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/seeds"));
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("seeds at {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|x| x == "txt") {
+            for w in std::fs::read_to_string(&path)?.split(|c: char| !c.is_alphanumeric()) {
+                if w.chars().count() > 1 && w.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c)) {
+                    *counts.entry(w.to_owned()).or_default() += 1;
+                }
+            }
+        }
+    }
+    let mut arabic: Vec<(String, usize)> = counts.into_iter().collect();
+    arabic.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let english = ENGLISH.split_whitespace().map(str::to_owned).collect();
+    Ok((arabic.into_iter().map(|(w, _)| w).collect(), english))
+}
+
+struct Generator {
+    rng: Rng,
+    arabic: Vec<String>,
+    english: Vec<String>,
+}
+
+impl Generator {
+    fn words(&mut self, arabic: bool, n: usize, out: &mut String) {
+        for i in 0..n {
+            if i > 0 {
+                out.push(' ');
+            }
+            let pool = if arabic { &self.arabic } else { &self.english };
+            let w = &pool[self.rng.zipf(pool.len())];
+            out.push_str(w);
+            if i % 14 == 13 {
+                out.push_str(if arabic { "، " } else { ". " });
+            }
+        }
+    }
+
+    fn article(&mut self, i: usize, base: DateTime<Utc>) -> anyhow::Result<Article> {
+        let arabic = self.rng.below(4) != 0;
+        let mut title = String::new();
+        let n = 8 + self.rng.below(6);
+        self.words(arabic, n, &mut title);
+        let mut text = String::with_capacity(6000);
+        let size = 3000 + self.rng.below(3000);
+        while text.len() < size {
+            if !text.is_empty() {
+                text.push_str("\n\n");
+            }
+            let n = 40 + self.rng.below(40);
+            self.words(arabic, n, &mut text);
+        }
+        let summary: String = text.chars().take(300).collect();
+        let at = base + Duration::seconds(i as i64 * 7);
+        let source = format!("outlet-{}", i % 40);
+        Ok(Article {
+            schema_version: SCHEMA_VERSION,
+            id: ArticleId::digest(&["store-read", &i.to_string()]),
+            canonical_url: Some(format!("https://{source}.example/news/{i}")),
+            source_id: SourceId::parse(&source)?,
+            feed_url: format!("https://{source}.example/rss.xml"),
+            fingerprints: Fingerprints {
+                content_hash: ArticleId::digest(&[&title, &text]).as_str().to_owned(),
+                simhash: None,
+            },
+            title,
+            summary: Some(summary),
+            text,
+            language: Lang::parse(if arabic { "ar" } else { "en" })?,
+            category: Category::parse("world")?,
+            published_at: Some(at),
+            fetched_at: at + Duration::seconds(90),
+            processed_at: at + Duration::seconds(91),
+            authors: vec![],
+            entities: (0..3)
+                .map(|_| Entity {
+                    name: ENTITIES[self.rng.below(ENTITIES.len())].to_owned(),
+                    kind: EntityKind::Person,
+                    count: 1,
+                })
+                .collect(),
+            keywords: Vec::new(),
+            categories: vec![],
+            story_id: Some(
+                ArticleId::digest(&["store-read-story", &(i - i % 4).to_string()]).as_str().to_owned(),
+            ),
+            duplicate: None,
+            revision: None,
+        })
+    }
+}
+
+fn articles(n: usize) -> anyhow::Result<(Vec<Article>, Generator)> {
+    let (arabic, english) = vocabulary()?;
+    let mut g = Generator { rng: Rng(0x9e37_79b9_7f4a_7c15), arabic, english };
+    let base = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).single().context("base time")?;
+    let list = (0..n).map(|i| g.article(i, base)).collect::<anyhow::Result<Vec<_>>>()?;
+    Ok((list, g))
+}
+
+/// A fresh database on the server of `admin_url`; dropped by [`drop_db`].
+async fn create_db(admin_url: &str, tag: &str) -> anyhow::Result<(String, String)> {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+    let name = format!("newswire_bench_{tag}_{}_{nanos}", std::process::id());
+    let mut admin = PgConnection::connect(admin_url).await.context("connect to --pg")?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
+    let _ = admin.close().await;
+    let Some((server, _)) = admin_url.split('?').next().and_then(|b| b.rsplit_once('/')) else {
+        bail!("--pg URL must end with /<database>");
+    };
+    Ok((format!("{server}/{name}"), name))
+}
+
+async fn drop_db(admin_url: &str, name: &str) -> anyhow::Result<()> {
+    let mut admin = PgConnection::connect(admin_url).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+        .execute(&mut admin)
+        .await?;
+    Ok(())
+}
+
+/// COPY text format: backslash, tab, newline and carriage return escaped; `\N` is NULL.
+fn copy_field(out: &mut String, v: Option<&str>) {
+    let Some(v) = v else {
+        out.push_str("\\N");
+        return;
+    };
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn meta_json(a: &Article) -> anyhow::Result<String> {
+    let mut v = serde_json::to_value(a)?;
+    if let Some(o) = v.as_object_mut() {
+        o.remove("title");
+        o.remove("text");
+    }
+    Ok(v.to_string())
+}
+
+/// The same rows by `COPY` into a plain table, in batches of the same size; rows/s.
+async fn copy_plain(url: &str, list: &[Article]) -> anyhow::Result<f64> {
+    let mut conn = PgConnection::connect(url).await?;
+    sqlx::raw_sql(
+        "CREATE TABLE plain (id TEXT, canonical_url TEXT, source_id TEXT, title TEXT,
+            body TEXT COMPRESSION lz4, language TEXT, category TEXT, published_at TIMESTAMPTZ,
+            fetched_at TIMESTAMPTZ, processed_at TIMESTAMPTZ, story_id TEXT, duplicate_of TEXT,
+            content_hash TEXT, meta JSONB)",
+    )
+    .execute(&mut conn)
+    .await?;
+    let ts = |t: DateTime<Utc>| t.to_rfc3339();
+    let started = Instant::now();
+    for batch in list.chunks(BATCH) {
+        let mut data = String::with_capacity(batch.len() * 8000);
+        for a in batch {
+            let fields: [Option<String>; 14] = [
+                Some(a.id.as_str().to_owned()),
+                a.canonical_url.clone(),
+                Some(a.source_id.as_str().to_owned()),
+                Some(a.title.clone()),
+                Some(a.text.clone()),
+                Some(a.language.as_str().to_owned()),
+                Some(a.category.as_str().to_owned()),
+                a.published_at.map(ts),
+                Some(ts(a.fetched_at)),
+                Some(ts(a.processed_at)),
+                a.story_id.clone(),
+                None,
+                Some(a.fingerprints.content_hash.clone()),
+                Some(meta_json(a)?),
+            ];
+            for (i, f) in fields.iter().enumerate() {
+                if i > 0 {
+                    data.push('\t');
+                }
+                copy_field(&mut data, f.as_deref());
+            }
+            data.push('\n');
+        }
+        let mut copy = conn.copy_in_raw("COPY plain FROM STDIN").await?;
+        copy.send(data.into_bytes()).await?;
+        copy.finish().await?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let _ = conn.close().await;
+    Ok(list.len() as f64 / secs)
+}
+
+async fn upsert_all(store: &impl ArticleStore, list: &[Article]) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    for batch in list.chunks(BATCH) {
+        store.upsert(batch).await?;
+    }
+    Ok(list.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn ingest(n: usize, admin_url: &str) -> anyhow::Result<()> {
+    let (list, _) = articles(n)?;
+    // Interleaved and repeated, so that neither side gets a warmer machine.
+    let mut copy = Vec::new();
+    let mut upsert = Vec::new();
+    for round in 0..2 {
+        let (url, name) = create_db(admin_url, &format!("copy{round}")).await?;
+        let c = copy_plain(&url, &list).await;
+        drop_db(admin_url, &name).await?;
+        copy.push(c?);
+        let (url, name) = create_db(admin_url, &format!("store{round}")).await?;
+        let u = async {
+            let store = PgStore::connect(&url, 4).await?;
+            let r = upsert_all(&store, &list).await?;
+            let stored = store.count().await?;
+            if stored != list.len() as u64 {
+                bail!("{stored} rows stored, expected {}", list.len());
+            }
+            store.pool().close().await;
+            Ok(r)
+        }
+        .await;
+        drop_db(admin_url, &name).await?;
+        upsert.push(u?);
+    }
+    let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+    let (u, c) = (best(&upsert), best(&copy));
+    println!(
+        r#"{{"mode":"ingest","articles":{n},"batch":{BATCH},"upsert_rows_per_s":{u:.0},"copy_rows_per_s":{c:.0},"upsert_vs_copy":{:.2},"runs_upsert":{upsert:.0?},"runs_copy":{copy:.0?}}}"#,
+        u / c
+    );
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+/// Runs the queries (each twice) and prints the percentiles of each language's queries.
+async fn measure(
+    backend: &str,
+    store: &impl ArticleQueries,
+    queries: &[(&str, String)],
+) -> anyhow::Result<()> {
+    let filter = ArticleFilter::default();
+    for lang in ["ar", "en"] {
+        let mut times = Vec::new();
+        let mut hits = 0usize;
+        for (_, q) in queries.iter().filter(|(l, _)| *l == lang) {
+            for _ in 0..2 {
+                let started = Instant::now();
+                hits += store.search(q, &filter, 20).await?.len();
+                times.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            r#"{{"mode":"search","backend":"{backend}","language":"{lang}","queries":{},"mean_hits":{:.1},"p50_ms":{:.1},"p95_ms":{:.1},"p99_ms":{:.1},"max_ms":{:.1}}}"#,
+            times.len(),
+            hits as f64 / times.len().max(1) as f64,
+            percentile(&times, 0.5),
+            percentile(&times, 0.95),
+            percentile(&times, 0.99),
+            times.last().copied().unwrap_or(0.0),
+        );
+    }
+    Ok(())
+}
+
+async fn search(n: usize, pg: Option<&str>, q: usize) -> anyhow::Result<()> {
+    let (list, mut g) = articles(n)?;
+    // Two-word queries of words that occur (ranks 5-500: neither the commonest nor absent).
+    let mut queries: Vec<(&str, String)> = Vec::new();
+    for _ in 0..q {
+        let a = g.arabic.len().min(500);
+        let (x, y) = (5 + g.rng.below(a - 5), 5 + g.rng.below(a - 5));
+        queries.push(("ar", format!("{} {}", g.arabic[x], g.arabic[y])));
+        let e = g.english.len();
+        let (x, y) = (g.rng.below(e), g.rng.below(e));
+        queries.push(("en", format!("{} {}", g.english[x], g.english[y])));
+    }
+    let dir = tempfile::tempdir()?;
+    let sqlite = SqliteStore::open(&dir.path().join("store-read.db"), 4).await?;
+    let started = Instant::now();
+    upsert_all(&sqlite, &list).await?;
+    eprintln!("sqlite: {n} stored in {:.0} s", started.elapsed().as_secs_f64());
+    measure("sqlite", &sqlite, &queries).await?;
+    if let Some(admin) = pg {
+        let (url, name) = create_db(admin, "search").await?;
+        let r = async {
+            let store = PgStore::connect(&url, 4).await?;
+            let started = Instant::now();
+            upsert_all(&store, &list).await?;
+            sqlx::raw_sql("VACUUM ANALYZE articles").execute(store.pool()).await?;
+            eprintln!("postgres: {n} stored in {:.0} s", started.elapsed().as_secs_f64());
+            measure("postgres", &store, &queries).await?;
+            store.pool().close().await;
+            anyhow::Ok(())
+        }
+        .await;
+        drop_db(admin, &name).await?;
+        r?;
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_default();
+    let mut n = None;
+    let mut pg = None;
+    let mut queries = 100usize;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--pg" => pg = Some(args.next().context("--pg needs a URL")?),
+            "--queries" => queries = args.next().context("--queries needs a number")?.parse()?,
+            other => n = Some(other.parse::<usize>().with_context(|| format!("not a count: {other}"))?),
+        }
+    }
+    match mode.as_str() {
+        "ingest" => ingest(n.unwrap_or(50_000), pg.as_deref().context("ingest needs --pg URL")?).await,
+        "terms" => {
+            // The Rust side of indexing alone: building the search terms, per article.
+            let (list, _) = articles(n.unwrap_or(5_000))?;
+            let started = Instant::now();
+            let bytes: usize =
+                list.iter().map(|a| newswire_store::search::document_terms(a).tsvector().len()).sum();
+            let us = started.elapsed().as_secs_f64() * 1e6 / list.len() as f64;
+            let t = Instant::now();
+            let mut k = 0usize;
+            for a in &list {
+                let text: String = a.text.chars().take(1200).collect();
+                k += newswire_clean::normalize_for_matching(&format!("{} {text}", a.title)).len();
+            }
+            eprintln!("normalize {:.1} us", t.elapsed().as_secs_f64() * 1e6 / list.len() as f64);
+            let t = Instant::now();
+            for a in &list {
+                let text: String = a.text.chars().take(1200).collect();
+                let n = newswire_clean::normalize_for_matching(&format!("{} {text}", a.title));
+                k += newswire_enrich::Terms::of(&n).len();
+            }
+            eprintln!("normalize+terms {:.1} us {k}", t.elapsed().as_secs_f64() * 1e6 / list.len() as f64);
+            println!(
+                r#"{{"mode":"terms","articles":{},"us_per_article":{us:.1},"tsvector_bytes":{}}}"#,
+                list.len(),
+                bytes / list.len()
+            );
+            Ok(())
+        }
+        "search" => search(n.unwrap_or(200_000), pg.as_deref(), queries.max(1)).await,
+        _ => bail!("usage: store-read ingest [N] --pg URL | store-read search [N] [--pg URL] [--queries Q]"),
+    }
+}

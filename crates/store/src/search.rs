@@ -1,0 +1,450 @@
+//! Search terms: what the full-text index holds for an article, and what a query looks up.
+//! Pure functions, shared by both stores, so that SQLite FTS5 and PostgreSQL index and match
+//! exactly the same terms.
+//!
+//! An article's terms are built once, in the sink's batch code, from its title, keywords,
+//! canonical entity names (the *strong* fields), its summary and the first
+//! [`BODY_PREFIX_BYTES`] of its body (the *weak* fields). The body is not indexed whole: the
+//! lead carries the story, and every indexed word costs ingest time (GIN or FTS5 postings).
+//!
+//! Each text is put in matching form (`newswire_clean::normalize_for_matching`), split into
+//! the terms story clustering uses (`newswire_enrich::Terms`: stop words, numbers and one-letter
+//! words left out, Arabic clitics stripped by `newswire_enrich::stem`), then:
+//! - an Arabic-script term is indexed under its stem and its written form (the *exact*
+//!   forms: clitic stripping cannot tell a clitic from a first letter) and their [`skeleton`]s
+//!   (long vowels removed), so that spellings that differ only in written long vowels
+//!   (بوتين / بوتن, ترامب / ترمب) meet;
+//! - any other term is stemmed with the Snowball algorithm of the article's language (English
+//!   when the language has none), so that "talks" finds "talk".
+//!
+//! Exact forms and skeletons are kept apart (separate FTS5 columns; a `~` prefix in the
+//! tsvector, a character matching form never contains), and both stores weigh them so that
+//! exact-form matches rank above skeleton-only ones, and strong fields above weak ones.
+
+use newswire_clean::normalize_for_matching;
+use newswire_enrich::Terms;
+use newswire_model::Lang;
+use rust_stemmers::{Algorithm, Stemmer};
+
+/// How much of the body is indexed: about the first three paragraphs of a wire story. The
+/// rest of the body is stored but not searchable (see MEASUREMENTS.md: indexing whole bodies
+/// cuts PostgreSQL ingest several times).
+pub const BODY_PREFIX_BYTES: usize = 1200;
+
+/// Written with the terms (`search_version`): which version of this module built them. A
+/// migration that changes how terms are built sets the column to NULL, and the store
+/// re-indexes those rows when it opens.
+pub const TERMS_VERSION: i32 = 1;
+
+/// The prefix of skeleton lexemes in PostgreSQL's tsvector (FTS5 keeps them in columns of
+/// their own). Matching form never contains it: it turns punctuation into spaces.
+const SKELETON_MARK: char = '~';
+
+/// The letters Arabic writes long vowels with (and, in foreign names, optionally): alef, waw
+/// and yeh in matching form (hamza carriers and alef maqsura are already folded to these).
+const LONG_VOWELS: [char; 3] = ['ا', 'و', 'ي'];
+
+/// The skeleton of an Arabic term in matching form: its first letter, then its other letters
+/// without the long-vowel letters ا و ي. `None` for non-Arabic terms, for terms of fewer than
+/// four letters, and when fewer than three letters would remain.
+///
+/// Why: Arabic spells foreign names (and some native words) with or without their long
+/// vowels, بوتين or بوتن, ترامب or ترمب, زيلينسكي or زيلنسكي, while the consonants stay. The
+/// first letter is kept whatever it is, because a word-initial ا / و / ي is a consonant or a
+/// hamza seat, not a vowel. The limits keep the skeleton from merging short words, whose
+/// consonants alone say little (قال, قول and قيل would all be ق ل): a skeleton keeps at least
+/// three consonants. Words with the same consonants in different patterns (كاتب / كتب /
+/// مكتوب → مكتب) still meet on skeletons, which is why skeleton matches rank below exact ones.
+pub fn skeleton(term: &str) -> Option<String> {
+    let mut chars = term.chars();
+    let first = chars.next()?;
+    if !is_arabic_letter(first) || term.chars().count() < 4 {
+        return None;
+    }
+    let mut out = String::with_capacity(term.len());
+    out.push(first);
+    out.extend(chars.filter(|c| !LONG_VOWELS.contains(c)));
+    (out.chars().count() >= 3).then_some(out)
+}
+
+fn is_arabic_letter(c: char) -> bool {
+    matches!(c, '\u{0620}'..='\u{064A}' | '\u{066E}'..='\u{06D3}' | '\u{06FA}'..='\u{06FF}')
+}
+
+fn is_arabic(term: &str) -> bool {
+    term.chars().any(is_arabic_letter)
+}
+
+/// The Snowball algorithm for a language code; `None` when Snowball has none for it. Arabic
+/// is left out on purpose: Arabic-script words get clitic stripping and skeletons instead.
+fn algorithm(lang: &str) -> Option<Algorithm> {
+    Some(match lang {
+        "en" => Algorithm::English,
+        "fr" => Algorithm::French,
+        "de" => Algorithm::German,
+        "es" => Algorithm::Spanish,
+        "it" => Algorithm::Italian,
+        "pt" => Algorithm::Portuguese,
+        "nl" => Algorithm::Dutch,
+        "sv" => Algorithm::Swedish,
+        "no" | "nb" | "nn" => Algorithm::Norwegian,
+        "da" => Algorithm::Danish,
+        "fi" => Algorithm::Finnish,
+        "hu" => Algorithm::Hungarian,
+        "ro" => Algorithm::Romanian,
+        "ru" => Algorithm::Russian,
+        "tr" => Algorithm::Turkish,
+        "el" => Algorithm::Greek,
+        "ta" => Algorithm::Tamil,
+        _ => return None,
+    })
+}
+
+/// Every algorithm [`algorithm`] can choose, English first (the default).
+const ALGORITHMS: [Algorithm; 17] = [
+    Algorithm::English,
+    Algorithm::French,
+    Algorithm::German,
+    Algorithm::Spanish,
+    Algorithm::Italian,
+    Algorithm::Portuguese,
+    Algorithm::Dutch,
+    Algorithm::Swedish,
+    Algorithm::Norwegian,
+    Algorithm::Danish,
+    Algorithm::Finnish,
+    Algorithm::Hungarian,
+    Algorithm::Romanian,
+    Algorithm::Russian,
+    Algorithm::Turkish,
+    Algorithm::Greek,
+    Algorithm::Tamil,
+];
+
+/// The stemmer for an article's non-Arabic words: its language's, else English (news in
+/// Arabic quotes English names and terms far more than any other language).
+fn stemmer_for(lang: &Lang) -> Stemmer {
+    Stemmer::create(algorithm(lang.as_str()).unwrap_or(Algorithm::English))
+}
+
+/// The terms of one article, each once, in its best class.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DocTerms {
+    /// Exact forms found in the strong fields (title, keywords, entities).
+    pub exact_strong: Vec<String>,
+    /// Exact forms found only in the weak fields (summary, body lead).
+    pub exact_weak: Vec<String>,
+    /// Skeletons of the strong fields' Arabic terms.
+    pub skeleton_strong: Vec<String>,
+    /// Skeletons found only in the weak fields.
+    pub skeleton_weak: Vec<String>,
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends at a character boundary.
+fn prefix(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Pushes the distinct terms of `text` (any spelling) into `exact` / `skeletons`, skipping
+/// those already `seen` (in a stronger class).
+fn collect(
+    text: &str,
+    stemmer: &Stemmer,
+    exact: &mut Vec<String>,
+    skeletons: &mut Vec<String>,
+    seen: &mut Seen,
+) {
+    let normalized = normalize_for_matching(text);
+    let terms = Terms::of(&normalized);
+    let mut items: Vec<(&str, &str)> = terms.iter().map(|t| (t.stem, t.surface)).collect();
+    // Terms come in map order; sorted, the index text does not depend on hashing.
+    items.sort_unstable();
+    for (stem, surface) in items {
+        if is_arabic(stem) {
+            for form in arabic_forms(stem, surface) {
+                if seen.insert_exact(form) {
+                    exact.push(form.to_owned());
+                }
+                if let Some(s) = skeleton(form)
+                    && seen.insert_skeleton(&s)
+                {
+                    skeletons.push(s);
+                }
+            }
+        } else {
+            let s = stemmer.stem(stem);
+            if seen.insert_exact(&s) {
+                exact.push(s.into_owned());
+            }
+        }
+    }
+}
+
+/// The forms an Arabic term is indexed and looked up under: its stem and the word as written
+/// (in matching form). Both, because clitic stripping cannot tell a clitic from a first
+/// letter: بوتين loses its ب (وتين) while بوتن keeps it, so only the written forms meet.
+fn arabic_forms<'a>(stem: &'a str, surface: &'a str) -> impl Iterator<Item = &'a str> {
+    std::iter::once(stem).chain((surface != stem).then_some(surface))
+}
+
+/// The terms already placed, so that a term is indexed once, in its best class.
+#[derive(Default)]
+struct Seen {
+    exact: std::collections::HashSet<String>,
+    skeleton: std::collections::HashSet<String>,
+}
+
+impl Seen {
+    fn insert_exact(&mut self, t: &str) -> bool {
+        !self.exact.contains(t) && self.exact.insert(t.to_owned())
+    }
+    fn insert_skeleton(&mut self, t: &str) -> bool {
+        !self.skeleton.contains(t) && self.skeleton.insert(t.to_owned())
+    }
+}
+
+/// The search terms of an article: see the module documentation.
+pub fn document_terms(a: &newswire_model::Article) -> DocTerms {
+    let stemmer = stemmer_for(&a.language);
+    let mut strong = String::with_capacity(a.title.len() + 256);
+    strong.push_str(&a.title);
+    for k in &a.keywords {
+        strong.push('\n');
+        strong.push_str(k);
+    }
+    for e in &a.entities {
+        strong.push('\n');
+        strong.push_str(&e.name);
+    }
+    let mut weak = String::with_capacity(BODY_PREFIX_BYTES + 512);
+    if let Some(s) = &a.summary {
+        weak.push_str(s);
+        weak.push('\n');
+    }
+    weak.push_str(prefix(&a.text, BODY_PREFIX_BYTES));
+
+    let mut out = DocTerms::default();
+    let mut seen = Seen::default();
+    collect(&strong, &stemmer, &mut out.exact_strong, &mut out.skeleton_strong, &mut seen);
+    collect(&weak, &stemmer, &mut out.exact_weak, &mut out.skeleton_weak, &mut seen);
+    out
+}
+
+impl DocTerms {
+    /// PostgreSQL `tsvector` input: every term with one position and its class as weight
+    /// (A exact strong, B exact weak, C skeleton strong, D skeleton weak); skeletons carry
+    /// `~`. Built here so that the database does no text analysis on insert.
+    pub fn tsvector(&self) -> String {
+        let mut out = String::with_capacity(
+            16 * (self.exact_strong.len()
+                + self.exact_weak.len()
+                + self.skeleton_strong.len()
+                + self.skeleton_weak.len()),
+        );
+        let mut position: u32 = 0;
+        let classes: [(&[String], bool, char); 4] = [
+            (&self.exact_strong, false, 'A'),
+            (&self.exact_weak, false, 'B'),
+            (&self.skeleton_strong, true, 'C'),
+            (&self.skeleton_weak, true, 'D'),
+        ];
+        for (terms, marked, weight) in classes {
+            for t in terms {
+                // Positions above 16,383 are clamped by PostgreSQL; a position is needed only
+                // to carry the weight.
+                position = (position + 1).min(16_383);
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                push_lexeme(&mut out, t, marked);
+                out.push(':');
+                out.push_str(&position.to_string());
+                out.push(weight);
+            }
+        }
+        out
+    }
+
+    /// The four FTS5 columns: space-separated terms.
+    pub fn fts_columns(&self) -> [String; 4] {
+        [
+            self.exact_strong.join(" "),
+            self.exact_weak.join(" "),
+            self.skeleton_strong.join(" "),
+            self.skeleton_weak.join(" "),
+        ]
+    }
+}
+
+/// A quoted tsvector/tsquery lexeme (quotes doubled, backslashes escaped).
+fn push_lexeme(out: &mut String, term: &str, marked: bool) {
+    out.push('\'');
+    if marked {
+        out.push(SKELETON_MARK);
+    }
+    for c in term.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+}
+
+/// One word of a query: matches when any of its exact forms or its skeleton is indexed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryWord {
+    /// Exact forms: the Arabic term, or the word's stems under every stemmer an article may
+    /// have been indexed with.
+    pub exact: Vec<String>,
+    /// The skeletons of an Arabic word's forms (none for other words).
+    pub skeletons: Vec<String>,
+}
+
+/// The words of a query, all of which must match. Empty when the query has no searchable
+/// word (only stop words, numbers or punctuation).
+///
+/// A query does not say its language, so a non-Arabic word is looked up under the stems of
+/// every algorithm an article in `languages` (any language when empty) could have been
+/// indexed with; usually these are one or two distinct forms.
+pub fn query_words(query: &str, languages: &[Lang]) -> Vec<QueryWord> {
+    let algorithms: Vec<Algorithm> = if languages.is_empty() {
+        ALGORITHMS.to_vec()
+    } else {
+        let mut v = vec![Algorithm::English];
+        v.extend(languages.iter().filter_map(|l| algorithm(l.as_str())));
+        v
+    };
+    let stemmers: Vec<Stemmer> = algorithms.into_iter().map(Stemmer::create).collect();
+    let normalized = normalize_for_matching(query);
+    let terms = Terms::of(&normalized);
+    let mut items: Vec<(&str, &str)> = terms.iter().map(|t| (t.stem, t.surface)).collect();
+    items.sort_unstable();
+    items
+        .into_iter()
+        .map(|(stem, surface)| {
+            if is_arabic(stem) {
+                let exact: Vec<String> = arabic_forms(stem, surface).map(str::to_owned).collect();
+                let mut skeletons: Vec<String> = exact.iter().filter_map(|f| skeleton(f)).collect();
+                skeletons.dedup();
+                QueryWord { exact, skeletons }
+            } else {
+                let mut exact: Vec<String> = Vec::new();
+                for s in &stemmers {
+                    let form = s.stem(stem).into_owned();
+                    if !exact.contains(&form) {
+                        exact.push(form);
+                    }
+                }
+                QueryWord { exact, skeletons: Vec::new() }
+            }
+        })
+        .collect()
+}
+
+/// PostgreSQL `tsquery` input for [`query_words`]: `('a' | '~s') & ('b' | 'c')`.
+pub fn tsquery(words: &[QueryWord]) -> String {
+    let mut out = String::new();
+    for (i, w) in words.iter().enumerate() {
+        if i > 0 {
+            out.push_str(" & ");
+        }
+        out.push('(');
+        let mut first = true;
+        for e in &w.exact {
+            if !first {
+                out.push_str(" | ");
+            }
+            first = false;
+            push_lexeme(&mut out, e, false);
+        }
+        for s in &w.skeletons {
+            out.push_str(" | ");
+            push_lexeme(&mut out, s, true);
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// FTS5 MATCH expression for [`query_words`] over the columns `exact_strong exact_weak
+/// skeleton_strong skeleton_weak`.
+pub fn fts_match(words: &[QueryWord]) -> String {
+    let quote = |t: &str| format!("\"{}\"", t.replace('"', "\"\""));
+    words
+        .iter()
+        .map(|w| {
+            let exact = w.exact.iter().map(|e| quote(e)).collect::<Vec<_>>().join(" OR ");
+            if w.skeletons.is_empty() {
+                format!("({{exact_strong exact_weak}} : ({exact}))")
+            } else {
+                let skeletons = w.skeletons.iter().map(|e| quote(e)).collect::<Vec<_>>().join(" OR ");
+                format!("({{exact_strong exact_weak}} : ({exact}) OR {{skeleton_strong skeleton_weak}} : ({skeletons}))")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sk(w: &str) -> Option<String> {
+        skeleton(&normalize_for_matching(w))
+    }
+
+    #[test]
+    fn spellings_that_differ_in_long_vowels_share_a_skeleton() {
+        let pairs = [
+            ("بوتين", "بوتن"),
+            ("ترامب", "ترمب"),
+            ("زيلينسكي", "زيلنسكي"),
+            ("واشنطن", "واشنطون"),
+            ("ماكرون", "ماكرن"),
+            ("لافروف", "لافرف"),
+            ("نتنياهو", "نتنياهو"),
+        ];
+        for (a, b) in pairs {
+            assert!(sk(a).is_some(), "{a}");
+            assert_eq!(sk(a), sk(b), "{a} / {b}");
+        }
+    }
+
+    #[test]
+    fn skeletons_keep_distinct_names_apart_and_skip_short_words() {
+        // Different consonants stay different.
+        for (a, b) in [("بوتين", "بايدن"), ("ترامب", "تركيا"), ("لافروف", "لبنان"), ("لبنان", "لندن")]
+        {
+            assert!(sk(a).is_some(), "{a}");
+            assert_ne!(sk(a), sk(b), "{a} / {b}");
+        }
+        // Short words, or words that would keep under three letters, get none.
+        for w in ["قال", "قول", "دول", "يوم", "رئيس", "روسيا"] {
+            assert_eq!(sk(w), None, "{w}");
+        }
+        assert_eq!(sk("talks"), None);
+        // The first letter stays even when it is a vowel letter.
+        assert_eq!(sk("اوباما").as_deref(), Some("ابم"));
+    }
+
+    #[test]
+    fn queries_are_built_like_documents() {
+        let words = query_words("Talks on بوتن", &[]);
+        assert_eq!(words.len(), 2);
+        let arabic = words.iter().find(|w| !w.skeletons.is_empty()).unwrap();
+        assert_eq!(arabic.exact, vec!["بوتن".to_owned()]);
+        let latin = words.iter().find(|w| w.skeletons.is_empty()).unwrap();
+        assert_eq!(latin.exact[0], "talk");
+        assert!(query_words("في من the", &[]).is_empty());
+        assert_eq!(tsquery(&query_words("ترمب", &[])), "('ترمب' | '~ترمب')");
+    }
+}
