@@ -76,7 +76,7 @@ async fn require_token(State(auth): State<WriteAuth>, request: Request, next: Ne
 }
 
 /// `routes` with every request checked against `auth` first. Write endpoints are added to the
-/// API through this (see [`crate::ApiBuilder::write_routes`]).
+/// API through this (see [`crate::Api::write_routes`]).
 pub fn protect<S: Clone + Send + Sync + 'static>(routes: Router<S>, auth: WriteAuth) -> Router<S> {
     routes.route_layer(middleware::from_fn_with_state(auth, require_token))
 }

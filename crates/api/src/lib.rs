@@ -11,7 +11,7 @@
 //! - [`stream`]: the live stream: one JetStream reader per stream, a broadcast hub with a
 //!   bounded ring, per-client bounded queues, `Last-Event-ID` resume.
 //! - [`openapi`]: the OpenAPI document generated from the code.
-//! - [`ReadStore`]: what the API needs of a store; [`Store`](newswire_store::Store) has it.
+//! - [`ReadStore`]: what the API needs of a store; [`Store`] has it.
 //!
 //! [`Api`] puts them together for a given store: [`Api::serve`] binds and serves (port 0 in
 //! tests), [`Api::attach_bus`] starts the live stream's readers; [`run`] is the whole service as

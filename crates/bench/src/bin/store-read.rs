@@ -1,6 +1,7 @@
 //! `store-read`: the store's read side under load (run by `scripts/bench-store`).
 //!
-//! Usage: `store-read ingest [N] --pg URL` and `store-read search [N] [--pg URL] [--queries Q]`.
+//! Usage: `store-read ingest [N] --pg URL`, `store-read search [N] [--pg URL] [--queries Q]`,
+//! `store-read terms [N]` (the Rust side of indexing alone: µs per article).
 //!
 //! - `ingest`: N synthetic articles (default 50,000) upserted in sink-sized batches (256) into
 //!   a fresh PostgreSQL store (search terms, stories, all indexes), against a same-run `COPY`
@@ -423,6 +424,6 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         "search" => search(n.unwrap_or(200_000), pg.as_deref(), queries.max(1)).await,
-        _ => bail!("usage: store-read ingest [N] --pg URL | store-read search [N] [--pg URL] [--queries Q]"),
+        _ => bail!("usage: store-read ingest [N] --pg URL | search [N] [--pg URL] [--queries Q] | terms [N]"),
     }
 }
