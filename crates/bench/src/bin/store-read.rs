@@ -402,20 +402,6 @@ async fn main() -> anyhow::Result<()> {
             let bytes: usize =
                 list.iter().map(|a| newswire_store::search::document_terms(a).tsvector().len()).sum();
             let us = started.elapsed().as_secs_f64() * 1e6 / list.len() as f64;
-            let t = Instant::now();
-            let mut k = 0usize;
-            for a in &list {
-                let text: String = a.text.chars().take(1200).collect();
-                k += newswire_clean::normalize_for_matching(&format!("{} {text}", a.title)).len();
-            }
-            eprintln!("normalize {:.1} us", t.elapsed().as_secs_f64() * 1e6 / list.len() as f64);
-            let t = Instant::now();
-            for a in &list {
-                let text: String = a.text.chars().take(1200).collect();
-                let n = newswire_clean::normalize_for_matching(&format!("{} {text}", a.title));
-                k += newswire_enrich::Terms::of(&n).len();
-            }
-            eprintln!("normalize+terms {:.1} us {k}", t.elapsed().as_secs_f64() * 1e6 / list.len() as f64);
             println!(
                 r#"{{"mode":"terms","articles":{},"us_per_article":{us:.1},"tsvector_bytes":{}}}"#,
                 list.len(),
