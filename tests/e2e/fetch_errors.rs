@@ -23,6 +23,11 @@ async fn fetch(settings: &FetcherSettings, url: &str) -> Result<Vec<newswire_mod
         &guard,
         Duration::from_secs(60),
     )?;
+    // A feeds-file entry the guard refuses is set aside (the other feeds run): here, the one
+    // entry is the fetch, so its refusal is the fetch's error.
+    if let Some(r) = list.rejected.first() {
+        return Err(FetchError::Refused { url: r.url.clone(), reason: r.reason.clone() });
+    }
     let http = HttpFetcher::new(settings)?;
     let feed = &list.feeds[0];
     Ok(fetch_and_parse(&http, feed, &Validators::default()).await?.map(|(p, _)| p.items).unwrap_or_default())
