@@ -9,6 +9,7 @@
 )]
 
 mod binaries;
+mod cli;
 mod crash_guard;
 mod dlq;
 mod examples;
@@ -17,6 +18,7 @@ mod feed_registry;
 mod fetch_errors;
 mod fetch_memory;
 mod helpers;
+mod nats_permissions;
 mod operator;
 mod pipeline;
 mod reliability;

@@ -8,6 +8,8 @@
 //! - [`params`]: query strings (repeated or comma-separated filters, limits, cursors).
 //! - [`problem`]: RFC 9457 problem details, the shape of every error.
 //! - [`auth`]: bearer-token protection of write routes (constant-time, refused when unset).
+//! - [`feeds`]: the feed registry the fetchers follow (`/v1/feeds`: list, add, pause, remove,
+//!   OPML), served once NATS is reached; its writes need the token.
 //! - [`stream`]: the live stream: one JetStream reader per stream, a broadcast hub with a
 //!   bounded ring, per-client bounded queues, `Last-Event-ID` resume.
 //! - [`openapi`]: the OpenAPI document generated from the code.
@@ -18,6 +20,7 @@
 //! the binary runs it.
 
 pub mod auth;
+pub mod feeds;
 pub mod openapi;
 pub mod params;
 pub mod problem;
@@ -34,6 +37,8 @@ use std::time::Duration;
 use axum::Router;
 use bytes::Bytes;
 use newswire_bus::{Bus, BusSettings, ClientRole};
+use newswire_fetch::FetcherSettings;
+use newswire_fetch::registry::FeedRegistry;
 use newswire_store::{SinkSettings, Store, StoreErrorKind};
 use newswire_telemetry::metrics::ApiMetrics;
 use newswire_telemetry::{Health, Registry};
@@ -123,8 +128,11 @@ impl<S: ReadStore> Api<S> {
             settings: Arc::new(settings.clone()),
             openapi,
             shutdown,
+            feeds: Arc::new(OnceLock::new()),
         };
-        Ok(Self { state, writes: Router::new(), auth: WriteAuth::new(settings.token.as_deref()) })
+        let auth = WriteAuth::new(settings.token.as_deref());
+        let writes = auth::protect(feeds::write_routes(), auth.clone());
+        Ok(Self { state, writes, auth })
     }
 
     /// Adds write routes: each request to them needs `Authorization: Bearer <api.token>`
@@ -142,6 +150,11 @@ impl<S: ReadStore> Api<S> {
     /// Starts the live stream's readers on `bus` (one per stream, until shutdown).
     pub fn attach_bus(&self, bus: Bus) {
         attach(&self.state, bus);
+    }
+
+    /// Serves the feed routes from `feeds` (before, they answer 503). Once only.
+    pub fn attach_feeds(&self, feeds: feeds::Feeds) {
+        let _ = self.state.feeds.set(feeds);
     }
 
     /// The router (for serving it some other way).
@@ -214,6 +227,7 @@ pub async fn run(
     api: &ApiSettings,
     nats: &BusSettings,
     sink: &SinkSettings,
+    fetcher: &FetcherSettings,
     registry: &Registry,
     health: Health,
     shutdown: CancellationToken,
@@ -230,6 +244,7 @@ pub async fn run(
     tracing::info!(message = "API listening.", addr = %running.addr, backend = state.store.backend());
     health.set_ready();
     let nats = nats.clone();
+    let fetcher = fetcher.clone();
     let stream_health = health.clone();
     let connect_shutdown = shutdown.clone();
     tokio::spawn(async move {
@@ -246,8 +261,18 @@ pub async fn run(
         .await
         {
             Ok(Some(bus)) => {
-                attach(&state, bus);
+                attach(&state, bus.clone());
                 tracing::info!(message = "Live stream connected to NATS.");
+                // The feed registry's buckets; a refusal leaves the feed routes at 503.
+                match FeedRegistry::open(&bus, &fetcher).await {
+                    Ok(registry) => {
+                        let quiet_after = Duration::from_secs(fetcher.quiet_after_secs);
+                        let _ = state.feeds.set(feeds::Feeds { registry, quiet_after });
+                    }
+                    Err(error) => {
+                        tracing::error!(message = "Feed registry unavailable; the feed routes answer 503.", %error)
+                    }
+                }
             }
             Ok(None) => {}
             Err(error) => {

@@ -9,6 +9,7 @@
 use serde_json::{Map, Value};
 use utoipa::OpenApi;
 
+use crate::feeds::{self, FeedList, FeedPatch, FeedView, NewFeedBody};
 use crate::problem::Problem;
 use crate::routes;
 use crate::views::{
@@ -23,7 +24,7 @@ use crate::views::{
         description = "Articles, stories, search, sources and the live stream of a newswire deployment. \
 Errors are RFC 9457 problem details (`application/problem+json`) whose `type` is `urn:newswire:problem:<slug>`: \
 `invalid-parameter`, `invalid-cursor` (400), `unauthorized` (401), `writes-disabled` (403), `not-found` (404), \
-`method-not-allowed` (405), `unavailable` (503, with `Retry-After`), `internal` (500). \
+`method-not-allowed` (405), `invalid-body` (400), `conflict` (409), `invalid-value` (422), `unavailable` (503, with `Retry-After`), `internal` (500). \
 Write endpoints need `Authorization: Bearer <api.token>`.",
         license(name = "Apache-2.0"),
     ),
@@ -36,6 +37,12 @@ Write endpoints need `Authorization: Bearer <api.token>`.",
         routes::sources,
         routes::stream,
         routes::openapi,
+        feeds::list_feeds,
+        feeds::get_feed,
+        feeds::export_opml,
+        feeds::add_feed,
+        feeds::patch_feed,
+        feeds::delete_feed,
     ),
     components(schemas(
         Problem,
@@ -51,16 +58,36 @@ Write endpoints need `Authorization: Bearer <api.token>`.",
         SourceView,
         SourceList,
         StoryEventSchema,
+        FeedView,
+        FeedList,
+        NewFeedBody,
+        FeedPatch,
     )),
+    modifiers(&BearerAuth),
     tags(
         (name = "articles", description = "Stored articles, one article, search."),
         (name = "stories", description = "Stories: articles clustered together."),
         (name = "sources", description = "The feeds articles come from."),
+        (name = "feeds", description = "The feeds the fetchers follow: add, pause, resume, remove, export."),
         (name = "stream", description = "Server-sent events as articles and story events are published."),
         (name = "meta", description = "This document."),
     )
 )]
 struct ApiDoc;
+
+/// The `bearer` security scheme the write endpoints name (`api.token`).
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
 
 /// Why the document could not be assembled (a name collision between a view and a model
 /// schema: a programming error, caught by the drift test).

@@ -26,6 +26,12 @@ pub enum ProblemKind {
     NotFound,
     /// The method is not allowed on this resource (405).
     MethodNotAllowed,
+    /// The request body is not JSON of the expected shape (400).
+    InvalidBody,
+    /// The resource exists already (409).
+    Conflict,
+    /// A value of the body is invalid or refused (422).
+    Unprocessable,
     /// The store (or the bus, for the live stream) is unavailable: retry later (503).
     Unavailable,
     /// A bug or an unexpected store error; the details are in the server's log (500).
@@ -36,7 +42,11 @@ impl ProblemKind {
     /// The HTTP status.
     pub fn status(self) -> StatusCode {
         match self {
-            ProblemKind::InvalidParameter | ProblemKind::InvalidCursor => StatusCode::BAD_REQUEST,
+            ProblemKind::InvalidParameter | ProblemKind::InvalidCursor | ProblemKind::InvalidBody => {
+                StatusCode::BAD_REQUEST
+            }
+            ProblemKind::Conflict => StatusCode::CONFLICT,
+            ProblemKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ProblemKind::Forbidden => StatusCode::FORBIDDEN,
             ProblemKind::NotFound => StatusCode::NOT_FOUND,
@@ -55,6 +65,9 @@ impl ProblemKind {
             ProblemKind::Forbidden => "writes-disabled",
             ProblemKind::NotFound => "not-found",
             ProblemKind::MethodNotAllowed => "method-not-allowed",
+            ProblemKind::InvalidBody => "invalid-body",
+            ProblemKind::Conflict => "conflict",
+            ProblemKind::Unprocessable => "invalid-value",
             ProblemKind::Unavailable => "unavailable",
             ProblemKind::Internal => "internal",
         }
@@ -69,6 +82,9 @@ impl ProblemKind {
             ProblemKind::Forbidden => "Writes are disabled on this server",
             ProblemKind::NotFound => "Not found",
             ProblemKind::MethodNotAllowed => "Method not allowed",
+            ProblemKind::InvalidBody => "Invalid request body",
+            ProblemKind::Conflict => "Already exists",
+            ProblemKind::Unprocessable => "Invalid value",
             ProblemKind::Unavailable => "Service unavailable",
             ProblemKind::Internal => "Internal server error",
         }

@@ -43,6 +43,8 @@ pub struct ApiState<S> {
     pub openapi: Bytes,
     /// Ends live streams at shutdown (they would otherwise keep the server from stopping).
     pub shutdown: CancellationToken,
+    /// The feed registry, once connected (the feed routes answer 503 before).
+    pub feeds: Arc<OnceLock<crate::feeds::Feeds>>,
 }
 
 impl<S: Clone> Clone for ApiState<S> {
@@ -54,6 +56,7 @@ impl<S: Clone> Clone for ApiState<S> {
             settings: self.settings.clone(),
             openapi: self.openapi.clone(),
             shutdown: self.shutdown.clone(),
+            feeds: self.feeds.clone(),
         }
     }
 }
@@ -147,7 +150,7 @@ fn store_problem(e: &newswire_store::StoreError) -> ApiProblem {
     ApiProblem::from_store(e)
 }
 
-fn json<T: Serialize>(value: &T) -> Response {
+pub(crate) fn json<T: Serialize>(value: &T) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => {
             ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
@@ -314,7 +317,16 @@ pub async fn sources<S: ReadStore>(
 ) -> Result<Response, ApiProblem> {
     Query::parse(raw.as_deref(), &[])?;
     let stats = st.store.sources().await.map_err(|e| store_problem(&e))?;
-    Ok(json(&SourceList { items: stats.into_iter().map(Into::into).collect() }))
+    let mut items: Vec<crate::views::SourceView> = stats.into_iter().map(Into::into).collect();
+    // The poll status comes from the feed registry, when NATS is reached; without it the
+    // sources are served from the store alone (the poll fields stay absent).
+    if let Some(feeds) = st.feeds.get() {
+        match crate::feeds::views(&feeds.registry, feeds.quiet_after).await {
+            Ok(views) => crate::views::merge_feed_status(&mut items, views),
+            Err(e) => tracing::warn!(message = "Sources served without poll status.", detail = %e.detail),
+        }
+    }
+    Ok(json(&SourceList { items }))
 }
 
 /// The live stream: server-sent events as they are published.
@@ -447,6 +459,7 @@ pub fn router<S: ReadStore>(state: ApiState<S>, writes: Router<ApiState<S>>) -> 
         .route("/v1/sources", get(sources::<S>))
         .route("/v1/stream", get(stream::<S>))
         .route("/openapi.json", get(openapi::<S>))
+        .merge(crate::feeds::read_routes())
         .merge(writes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

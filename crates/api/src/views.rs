@@ -241,6 +241,30 @@ impl From<SourceStats> for SourceView {
     }
 }
 
+/// Fills the poll fields of `sources` from the registry's `feeds`, and adds the feeds that have
+/// no stored article yet (0 articles); the result stays sorted by source id.
+pub fn merge_feed_status(sources: &mut Vec<SourceView>, feeds: Vec<crate::feeds::FeedView>) {
+    for f in feeds {
+        let Ok(id) = SourceId::parse(&f.id) else { continue };
+        let i = match sources.binary_search_by(|s| s.source_id.as_str().cmp(id.as_str())) {
+            Ok(i) => i,
+            Err(i) => {
+                sources.insert(
+                    i,
+                    SourceView::from(SourceStats { source_id: id, articles: 0, last_stored: None }),
+                );
+                i
+            }
+        };
+        let s = &mut sources[i];
+        s.last_poll = f.last_poll;
+        s.last_success = f.last_success;
+        s.last_error = f.last_error;
+        s.error_streak = Some(f.error_streak);
+        s.paused = Some(f.paused);
+    }
+}
+
 /// The sources.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SourceList {

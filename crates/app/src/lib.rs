@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use newswire_bus::monitor::{self, MonitorTargets};
 use newswire_bus::{Bus, BusSettings, ClientRole};
 use newswire_config::ConfigError;
 use newswire_fetch::registry::{FeedRegistry, RegistryError, RegistryErrorKind};
@@ -18,7 +19,7 @@ use newswire_fetch::{
 use newswire_model::SourceId;
 use newswire_process::ProcessorSettings;
 use newswire_store::{SinkSettings, Store};
-use newswire_telemetry::metrics::{FetcherMetrics, ProcessorMetrics, SinkMetrics};
+use newswire_telemetry::metrics::{BusMetrics, FetcherMetrics, ProcessorMetrics, SinkMetrics};
 use newswire_telemetry::{Health, LogSettings, Registry, serve_admin};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -139,6 +140,7 @@ pub async fn run_fetcher(
     shutdown: CancellationToken,
 ) -> Result<Vec<(SourceId, Result<PollStats, FetchError>)>, AppError> {
     let metrics = FetcherMetrics::new(registry)?;
+    let (bus_metrics, targets) = bus_metrics(registry, "fetcher", ClientRole::Fetcher, &settings.nats)?;
     let feeds = load_feeds(&settings.fetcher)?;
     // One bad entry is one feed not run, reported; the others run.
     metrics.feeds_rejected.set(feeds.rejected.len() as i64);
@@ -163,6 +165,7 @@ pub async fn run_fetcher(
         tracing::info!(message = "Fetcher started (once).", feeds = feeds.feeds.len());
         return Ok(fetcher.poll_all_once(&feeds, settings.fetcher.max_concurrency).await);
     }
+    let _monitor = spawn_bus_monitor(&bus, targets, bus_metrics, &shutdown);
     let Some(feed_registry) = open_feed_registry(&bus, &settings.fetcher, &feeds, &health, &shutdown).await?
     else {
         return Ok(Vec::new());
@@ -211,11 +214,13 @@ pub async fn run_processor(
     shutdown: CancellationToken,
 ) -> Result<(), AppError> {
     let metrics = ProcessorMetrics::new(registry)?;
+    let (bus_metrics, targets) = bus_metrics(registry, "processor", ClientRole::Processor, &settings.nats)?;
     let Some(bus) =
         connect(&settings.nats, "newswire-processor", ClientRole::Processor, &health, &shutdown).await?
     else {
         return Ok(());
     };
+    let _monitor = spawn_bus_monitor(&bus, targets, bus_metrics, &shutdown);
     health.set_ready();
     tracing::info!(message = "Processor started.");
     newswire_process::service::run(bus, &settings.processor, metrics, shutdown).await?;
@@ -231,6 +236,7 @@ pub async fn run_sink(
     shutdown: CancellationToken,
 ) -> Result<(), AppError> {
     let metrics = SinkMetrics::new(registry)?;
+    let (bus_metrics, targets) = bus_metrics(registry, "sink", ClientRole::Sink, &settings.nats)?;
     let Some(store) = open_store(&settings.sink, &health, &shutdown).await? else {
         return Ok(());
     };
@@ -238,11 +244,46 @@ pub async fn run_sink(
     else {
         return Ok(());
     };
+    let _monitor = spawn_bus_monitor(&bus, targets, bus_metrics, &shutdown);
     health.set_ready();
     tracing::info!(message = "Sink started.", backend = store.backend());
     newswire_store::service::run(bus, store, &settings.sink, metrics, health.clone(), shutdown).await?;
     health.set_not_ready("shut down");
     Ok(())
+}
+
+/// Registers a stage's JetStream gauges (`newswire_bus_*`, at 0): the streams its `role` owns
+/// and the durable consumer it reads (see `newswire_bus::monitor::MonitorTargets::for_role`).
+fn bus_metrics(
+    registry: &Registry,
+    stage: &str,
+    role: ClientRole,
+    settings: &BusSettings,
+) -> Result<(BusMetrics, MonitorTargets), AppError> {
+    let targets = MonitorTargets::for_role(role, settings);
+    Ok((BusMetrics::new(registry, stage, &targets.streams, &targets.consumers)?, targets))
+}
+
+/// Polls JetStream for `targets` every 15 s into `metrics`, until `shutdown` or until the
+/// returned guard is dropped (the stage returned).
+fn spawn_bus_monitor(
+    bus: &Bus,
+    targets: MonitorTargets,
+    metrics: BusMetrics,
+    shutdown: &CancellationToken,
+) -> tokio_util::sync::DropGuard {
+    let stop = shutdown.child_token();
+    let report = move |round: &monitor::MonitorRound| {
+        for s in &round.streams {
+            metrics.set_stream(&s.stream, s.messages, s.bytes);
+        }
+        for c in &round.consumers {
+            metrics.set_consumer(&c.stream, &c.consumer, c.pending, c.ack_pending, c.redelivered);
+        }
+        metrics.monitor_errors.inc_by(round.failures.len() as u64);
+    };
+    tokio::spawn(monitor::run(bus.clone(), targets, monitor::DEFAULT_INTERVAL, report, stop.clone()));
+    stop.drop_guard()
 }
 
 /// Opens the store (see [`until_ready`]): an unreachable database is waited for, an unusable
@@ -302,20 +343,6 @@ pub fn shutdown_on_signals() -> CancellationToken {
         t.cancel();
     });
     token
-}
-
-/// The config file from `--config PATH` (or `--config=PATH`) or `$NEWSWIRE_CONFIG`.
-pub fn config_path_from_args(args: &[String]) -> Option<std::path::PathBuf> {
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--config" {
-            return it.next().map(Into::into);
-        }
-        if let Some(p) = a.strip_prefix("--config=") {
-            return Some(p.into());
-        }
-    }
-    std::env::var_os(newswire_config::CONFIG_ENV).map(Into::into)
 }
 
 #[cfg(test)]

@@ -99,6 +99,20 @@ impl Bus {
             opts = opts.token(token.clone());
         }
         let connect_err = |kind, source| BusError::Connect { url: settings.url.clone(), kind, source };
+        // A user (each stage its own, with its own permissions) and its password; an empty
+        // user (an unset variable in a compose file) is no user.
+        match (settings.user.as_deref().filter(|u| !u.is_empty()), &settings.password) {
+            (Some(user), password) => {
+                opts = opts.user_and_password(user.to_owned(), password.clone().unwrap_or_default());
+            }
+            (None, Some(_)) => {
+                return Err(connect_err(
+                    BusErrorKind::Fatal,
+                    message("`nats.password` is set but `nats.user` is not"),
+                ));
+            }
+            (None, None) => {}
+        }
         let connect = opts.connect(settings.url.as_str());
         let client = tokio::time::timeout(Duration::from_secs(settings.connect_timeout_secs.max(1)), connect)
             .await

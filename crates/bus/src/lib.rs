@@ -17,6 +17,8 @@
 //!   ephemeral ordered consumer (`newswire replay`, `newswire dlq`).
 //! - [`DeadLetter`] and the `dlq_*` methods of [`Bus`]: list, show, requeue and purge dead
 //!   letters.
+//! - [`monitor`]: consumer lag and stream sizes read from JetStream (what each stage owns or
+//!   consumes), polled for the `newswire_bus_*` gauges.
 //! - [`LocalNatsServer`]: starts a `nats-server -js` child process, for the demo and the tests.
 //!
 //! [`RawItem`]: newswire_model::RawItem
@@ -29,6 +31,7 @@ mod dlq;
 mod error;
 mod kv;
 mod local_server;
+pub mod monitor;
 mod range;
 mod replay;
 mod settings;

@@ -54,6 +54,14 @@ pub struct BusSettings {
     /// Optional token for servers that require one. Never logged or serialised.
     #[serde(skip_serializing)]
     pub token: Option<String>,
+    /// Optional user name for servers with user/password authentication (each stage its own
+    /// user, with its own subject permissions: see `deploy/nats/nats.conf`). Goes with
+    /// `password`.
+    #[serde(skip_serializing)]
+    pub user: Option<String>,
+    /// The password of `user`. Never logged or serialised.
+    #[serde(skip_serializing)]
+    pub password: Option<String>,
     /// Give up connecting after this long at start-up.
     pub connect_timeout_secs: u64,
     /// First token of every subject (`news` → `news.raw.<source>`). Change it to run two
@@ -78,6 +86,8 @@ impl Default for BusSettings {
         Self {
             url: "nats://127.0.0.1:4222".to_owned(),
             token: None,
+            user: None,
+            password: None,
             connect_timeout_secs: 10,
             subject_root: "news".to_owned(),
             raw_stream: StreamSettings::new("NEWS_RAW", 7),
@@ -95,6 +105,8 @@ impl fmt::Debug for BusSettings {
         f.debug_struct("BusSettings")
             .field("url", &self.url)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("subject_root", &self.subject_root)
             .field("raw_stream", &self.raw_stream)
             .field("articles_stream", &self.articles_stream)
@@ -103,5 +115,25 @@ impl fmt::Debug for BusSettings {
             .field("max_deliver", &self.max_deliver)
             .field("ack_wait_secs", &self.ack_wait_secs)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_neither_logged_nor_serialised() {
+        let s = BusSettings {
+            token: Some("tok-secret".into()),
+            user: Some("fetcher".into()),
+            password: Some("pw-secret".into()),
+            ..BusSettings::default()
+        };
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("tok-secret") && !debug.contains("pw-secret"), "{debug}");
+        assert!(debug.contains("fetcher"), "{debug}");
+        let json = serde_json::to_string(&s).unwrap_or_default();
+        assert!(!json.contains("secret") && !json.contains("\"user\""), "{json}");
     }
 }

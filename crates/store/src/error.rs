@@ -12,7 +12,7 @@
 /// | PostgreSQL SQLSTATE class `22` (data exception: `22P05` untranslatable character such as `\u0000` in JSONB, `22021` invalid byte sequence such as a NUL in text, `22P02` invalid text representation, …), `23` (integrity constraint violation), `54` (program limit exceeded: a row or value too large) | [`Rejected`](Self::Rejected) |
 /// | SQLite primary result codes `SQLITE_BUSY`, `SQLITE_LOCKED`, `SQLITE_NOMEM`, `SQLITE_IOERR`, `SQLITE_FULL` (disk full), `SQLITE_CANTOPEN`, `SQLITE_PROTOCOL`, `SQLITE_READONLY` | [`Unavailable`](Self::Unavailable) |
 /// | SQLite `SQLITE_CONSTRAINT` (and its extended codes), `SQLITE_TOOBIG`, `SQLITE_MISMATCH` | [`Rejected`](Self::Rejected) |
-/// | `sqlx::Error::Encode`, [`StoreError::Decode`] (an article that does not serialise) | [`Rejected`](Self::Rejected) |
+/// | `sqlx::Error::Encode`, [`StoreError::Decode`] (an article that does not serialise), [`StoreError::Index`] (its search terms could not be built) | [`Rejected`](Self::Rejected) |
 /// | [`StoreError::Migrate`]: a failed statement as above; an unknown, changed or half-applied migration | [`Fatal`](Self::Fatal) |
 /// | anything else (other SQLSTATEs, protocol errors, …) | [`Transient`](Self::Transient) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +62,10 @@ pub enum StoreError {
     /// A stored row does not decode, or an article does not encode.
     #[error("stored article does not decode: {0}")]
     Decode(#[from] serde_json::Error),
+    /// Building an article's search terms failed (a panic in the analysis, caught). Treated
+    /// as a rejected row: the sink isolates the article by bisecting its batch.
+    #[error("search terms could not be built: {0}")]
+    Index(String),
     /// The schema could not be brought up to date.
     #[error("{backend}: schema migration failed: {source}")]
     Migrate {
@@ -84,7 +88,7 @@ impl StoreError {
     pub fn kind(&self) -> StoreErrorKind {
         match self {
             StoreError::Config(_) => StoreErrorKind::Fatal,
-            StoreError::Decode(_) => StoreErrorKind::Rejected,
+            StoreError::Decode(_) | StoreError::Index(_) => StoreErrorKind::Rejected,
             StoreError::Db { backend, source } => sqlx_kind(backend, source),
             // A statement of a migration failed: as any statement would (a server going away
             // mid-migration is worth waiting for).

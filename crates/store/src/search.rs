@@ -31,6 +31,12 @@ use rust_stemmers::{Algorithm, Stemmer};
 /// cuts PostgreSQL ingest several times).
 pub const BODY_PREFIX_BYTES: usize = 1200;
 
+/// Matches ranked per search: the newest this many (after the filters). Ranking reads every
+/// ranked match's terms, so an unbounded ranking of a common word's matches grows with the
+/// store (seconds over 200,000 articles); the newest matches are what a news search is for,
+/// and an older article is found by narrowing the query or the time range.
+pub const SEARCH_CANDIDATES: i64 = 1000;
+
 /// Written with the terms (`search_version`): which version of this module built them. A
 /// migration that changes how terms are built sets the column to NULL, and the store
 /// re-indexes those rows when it opens.
@@ -214,29 +220,52 @@ impl Seen {
 
 /// The search terms of an article: see the module documentation.
 pub fn document_terms(a: &newswire_model::Article) -> DocTerms {
-    let stemmer = stemmer_for(&a.language);
-    let mut strong = String::with_capacity(a.title.len() + 256);
-    strong.push_str(&a.title);
-    for k in &a.keywords {
-        strong.push('\n');
-        strong.push_str(k);
-    }
-    for e in &a.entities {
-        strong.push('\n');
-        strong.push_str(&e.name);
-    }
-    let mut weak = String::with_capacity(BODY_PREFIX_BYTES + 512);
-    if let Some(s) = &a.summary {
-        weak.push_str(s);
-        weak.push('\n');
-    }
-    weak.push_str(prefix(&a.text, BODY_PREFIX_BYTES));
+    TermSource::of(a).terms()
+}
 
-    let mut out = DocTerms::default();
-    let mut seen = Seen::default();
-    collect(&strong, &stemmer, &mut out.exact_strong, &mut out.skeleton_strong, &mut seen);
-    collect(&weak, &stemmer, &mut out.exact_weak, &mut out.skeleton_weak, &mut seen);
-    out
+/// The fields of an article its search terms are built from, owned, so that the terms can be
+/// built on another thread while the database works on the rows before (see the PostgreSQL
+/// store's upsert).
+#[derive(Debug, Clone)]
+pub struct TermSource {
+    language: Lang,
+    /// Title, keywords and entity names, one per line.
+    strong: String,
+    /// Summary and the body's first [`BODY_PREFIX_BYTES`].
+    weak: String,
+}
+
+impl TermSource {
+    /// The strong and weak texts of `a`.
+    pub fn of(a: &newswire_model::Article) -> Self {
+        let mut strong = String::with_capacity(a.title.len() + 256);
+        strong.push_str(&a.title);
+        for k in &a.keywords {
+            strong.push('\n');
+            strong.push_str(k);
+        }
+        for e in &a.entities {
+            strong.push('\n');
+            strong.push_str(&e.name);
+        }
+        let mut weak = String::with_capacity(BODY_PREFIX_BYTES + 512);
+        if let Some(s) = &a.summary {
+            weak.push_str(s);
+            weak.push('\n');
+        }
+        weak.push_str(prefix(&a.text, BODY_PREFIX_BYTES));
+        Self { language: a.language.clone(), strong, weak }
+    }
+
+    /// The terms: see the module documentation.
+    pub fn terms(&self) -> DocTerms {
+        let stemmer = stemmer_for(&self.language);
+        let mut out = DocTerms::default();
+        let mut seen = Seen::default();
+        collect(&self.strong, &stemmer, &mut out.exact_strong, &mut out.skeleton_strong, &mut seen);
+        collect(&self.weak, &stemmer, &mut out.exact_weak, &mut out.skeleton_weak, &mut seen);
+        out
+    }
 }
 
 impl DocTerms {

@@ -25,6 +25,9 @@ const STORY_PAGE: u32 = 256;
 /// Longest the start-up drain of the story outbox may take; what is left goes out after the
 /// next batches.
 const STORY_DRAIN_AT_START: Duration = Duration::from_secs(30);
+/// How often `newswire_sink_newest_article_age_seconds` is recomputed between commits, so that
+/// it grows while nothing arrives.
+const FRESHNESS_REFRESH: Duration = Duration::from_secs(5);
 
 /// Consumes articles until `shutdown`, storing each batch in one transaction.
 ///
@@ -53,6 +56,10 @@ const STORY_DRAIN_AT_START: Duration = Duration::from_secs(30);
 /// [`publish_story_events`]), and the outbox is drained once at start for what a crash left.
 /// A failed publish leaves its event in the outbox for the next batch: it never holds back or
 /// loses articles.
+///
+/// Freshness: each commit records its articles' `fetched_at` (see
+/// `newswire_telemetry::metrics::Freshness`), and the newest article's age is recomputed every
+/// 5 s between commits.
 pub async fn run(
     bus: Bus,
     store: Store,
@@ -62,6 +69,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), SinkError> {
     let mut consumer = bus.consumer(ConsumerRole::Sink).await?;
+    // The freshness gauge ages between commits; the task ends with this function.
+    let refresh = shutdown.child_token();
+    let _stop_refresh = refresh.clone().drop_guard();
+    tokio::spawn(metrics.freshness.clone().refresh_every(FRESHNESS_REFRESH, refresh));
     // Progress is reported well within ack_wait, so that a message is never redelivered while
     // the sink is still working on it (a slow commit or a store outage).
     let keepalive = (Duration::from_secs(bus.settings().ack_wait_secs) / 3).max(Duration::from_millis(100));
@@ -220,6 +231,9 @@ impl Sink<'_> {
     fn stored(&self, chunk: &Chunk, results: &[UpsertResult], started: Instant) {
         self.metrics.write_duration.observe(started.elapsed().as_secs_f64());
         self.metrics.last_batch_size.set(chunk.articles.len() as i64);
+        for (a, r) in chunk.articles.iter().zip(results) {
+            self.metrics.freshness.committed(a.fetched_at.timestamp_millis(), *r != UpsertResult::Unchanged);
+        }
         for r in results {
             self.metrics.stored.with_label_values(&[r.as_str()]).inc();
             match r {

@@ -672,16 +672,26 @@ impl ArticleQueries for SqliteStore {
         if words.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        // Column weights mirror PostgreSQL's A-D: exact strong, exact weak, skeleton strong,
-        // skeleton weak. bm25 is lower for better matches.
+        // As on PostgreSQL, only the newest SEARCH_CANDIDATES matches are ranked (newest
+        // stored: FTS5 walks its rowids backwards, and an article's time sits after its body in
+        // the row, where reading it costs the body's overflow pages), and bodies are read for
+        // the final page only. Column weights mirror PostgreSQL's A-D: exact strong, exact
+        // weak, skeleton strong, skeleton weak. bm25 is lower for better matches.
         let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT a.title, a.body, a.meta, -bm25(articles_fts, 10.0, 4.0, 1.0, 0.5) AS score
-             FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid
-             WHERE articles_fts MATCH ",
+            "SELECT a.title, a.body, a.meta, c.score
+             FROM (SELECT m.rowid AS rid, m.score FROM (
+                     SELECT articles_fts.rowid AS rowid,
+                            -bm25(articles_fts, 10.0, 4.0, 1.0, 0.5) AS score
+                     FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid
+                     WHERE articles_fts MATCH ",
         );
         q.push_bind(search::fts_match(&words));
         push_article_filter(&mut q, filter);
-        q.push(" ORDER BY score DESC, a.sort_at DESC, a.id DESC LIMIT ").push_bind(i64::from(limit));
+        q.push(" ORDER BY articles_fts.rowid DESC LIMIT ")
+            .push_bind(search::SEARCH_CANDIDATES)
+            .push(") m ORDER BY m.score DESC, m.rowid DESC LIMIT ")
+            .push_bind(i64::from(limit))
+            .push(") c JOIN articles a ON a.rowid = c.rid ORDER BY c.score DESC, a.sort_at DESC, a.id DESC");
         let rows = q.build().fetch_all(&self.pool).await.map_err(StoreError::sqlite)?;
         rows.iter()
             .map(|r| {

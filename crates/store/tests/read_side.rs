@@ -172,6 +172,32 @@ async fn exact_forms_rank_first(store: &impl ArticleStore, q: &impl ArticleQueri
     assert!(q.search("في من", &none, 10).await.unwrap().is_empty());
 }
 
+/// Only the newest `SEARCH_CANDIDATES` matches are ranked (after the filters): five old
+/// articles with the word in their titles, which would rank first, are beyond the bound until a
+/// time filter brings them within it.
+async fn ranking_is_bounded_to_the_newest_matches(store: &impl ArticleStore, q: &impl ArticleQueries) {
+    let old = 5;
+    let n = newswire_store::search::SEARCH_CANDIDATES as usize + old;
+    let all: Vec<Article> = (0..n)
+        .map(|i| {
+            let title = if i < old { "قمة الرياض" } else { "اخبار اليوم" };
+            article(i, "a", "ar", title, "انعقدت قمة في المدينة وناقش المشاركون الملفات.")
+        })
+        .collect();
+    for chunk in all.chunks(256) {
+        store.upsert(chunk).await.unwrap();
+    }
+    let oldest: HashSet<ArticleId> = ids(all[..old].iter().cloned()).into_iter().collect();
+    let hits = q.search("قمة", &ArticleFilter::default(), 10).await.unwrap();
+    assert_eq!(hits.len(), 10);
+    assert!(hits.iter().all(|h| !oldest.contains(&h.article.id)), "the oldest matches are not ranked");
+    let until =
+        ArticleFilter { until: Some(base_time() + Duration::minutes(old as i64 + 20)), ..Default::default() };
+    let hits = q.search("قمة", &until, 10).await.unwrap();
+    let top: HashSet<ArticleId> = ids(hits.iter().take(old).map(|h| h.article.clone())).into_iter().collect();
+    assert_eq!(top, oldest, "within the time range, the title matches rank first");
+}
+
 /// English (and other Latin-script) words are stemmed on both sides; filters and the limit
 /// apply to search.
 async fn stemming_and_search_filters(store: &impl ArticleStore, q: &impl ArticleQueries) {
@@ -453,6 +479,18 @@ fn old_meta(a: &Article) -> String {
 async fn sqlite_search_finds_arabic_spellings() {
     let (s, _d) = sqlite().await;
     arabic_spellings(&s, &s).await;
+}
+
+#[tokio::test]
+async fn sqlite_search_ranks_the_newest_matches() {
+    let (s, _d) = sqlite().await;
+    ranking_is_bounded_to_the_newest_matches(&s, &s).await;
+}
+
+#[tokio::test]
+async fn postgres_search_ranks_the_newest_matches() {
+    let (s, _d) = postgres().await;
+    ranking_is_bounded_to_the_newest_matches(&s, &s).await;
 }
 
 #[tokio::test]

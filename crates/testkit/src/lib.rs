@@ -2,6 +2,8 @@
 //!
 //! - [`TestNats`]: a `nats-server -js` child on a free port with a temp store; killable and
 //!   restartable on the same port.
+//! - [`ConfiguredNats`]: a `nats-server` started with a configuration file (the deployment's
+//!   `deploy/nats/nats.conf`: users, permissions), its log kept for the test to read.
 //! - [`PgDb`]: a fresh, uniquely named PostgreSQL database on the local server, dropped at the
 //!   end of the test.
 //! - [`PgServer`]: a private PostgreSQL server (own cluster, free port) that a test may stop
@@ -18,6 +20,7 @@
 #![allow(clippy::panic, reason = "a fixture that cannot start must fail the test loudly")]
 
 mod feed_server;
+mod nats_conf;
 mod pg;
 mod pg_server;
 pub mod seeds;
@@ -27,6 +30,7 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 pub use feed_server::{FeedServer, Route};
+pub use nats_conf::ConfiguredNats;
 use newswire_bus::LocalNatsServer;
 pub use pg::PgDb;
 pub use pg_server::PgServer;

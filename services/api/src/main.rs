@@ -30,9 +30,16 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("admin server failed to start")?;
     tracing::info!(message = "Admin endpoints up.", addr = %admin.addr);
-    let result =
-        newswire_api::run(&settings.api, &settings.nats, &settings.sink, &registry, health, shutdown.clone())
-            .await;
+    let result = newswire_api::run(
+        &settings.api,
+        &settings.nats,
+        &settings.sink,
+        &settings.fetcher,
+        &registry,
+        health,
+        shutdown.clone(),
+    )
+    .await;
     shutdown.cancel();
     let _ = admin.task.await;
     result.context("api failed")

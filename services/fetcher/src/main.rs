@@ -1,16 +1,33 @@
 //! `newswire-fetcher`: polls the configured feeds and publishes raw items on
 //! `news.raw.<source>`. Usage: `newswire-fetcher [--config FILE] [--once]`.
 
+use std::path::PathBuf;
+
 use anyhow::Context;
-use newswire_app::{Settings, config_path_from_args, run_fetcher, serve};
+use clap::Parser;
+use newswire_app::{Settings, run_fetcher, serve};
 use newswire_telemetry::init_logging;
+
+/// The newswire fetcher: polls the feeds (the registry, seeded from the feeds file) and
+/// publishes new and changed entries as raw items on NATS JetStream.
+#[derive(Debug, Parser)]
+#[command(name = "newswire-fetcher", version)]
+struct Args {
+    /// Configuration file (TOML); `NEWSWIRE_<SECTION>__<KEY>` variables override it.
+    #[arg(long, env = "NEWSWIRE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Poll every feed once, then exit (instead of polling forever).
+    #[arg(long)]
+    once: bool,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let settings = Settings::load(config_path_from_args(&args).as_deref())?;
+    // Usage errors exit 2 and --help/--version exit 0, before anything connects.
+    let args = Args::parse();
+    let settings = Settings::load(args.config.as_deref())?;
     init_logging(&settings.log)?;
-    let once = args.iter().any(|a| a == "--once");
+    let once = args.once;
     let settings = &settings;
     serve(&settings.fetcher.admin_listen, |registry, health, shutdown| async move {
         let results = run_fetcher(settings, &registry, health, once, shutdown).await?;

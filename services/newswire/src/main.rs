@@ -12,10 +12,13 @@
 //! - `newswire dlq list|show|requeue|purge`: the dead letters (see `dlq.rs`).
 //! - `newswire inspect feed`, `newswire extract`, `newswire process`: what newswire makes of a
 //!   feed, a page or a corpus, without NATS or a database (see `offline.rs`).
+//! - `newswire health URL`: exit 0 if a service's `/readyz` answers 2xx, else 1: the container
+//!   health check (see `health.rs`).
 
 mod demo;
 mod dlq;
 mod feeds;
+mod health;
 mod offline;
 mod replay;
 
@@ -114,6 +117,9 @@ enum Command {
         #[command(subcommand)]
         command: dlq::DlqCommand,
     },
+    /// Ask a service's admin endpoint whether it is ready (`URL/readyz`): exit 0 if it answers
+    /// 2xx in time, 1 otherwise. Meant as the container health check.
+    Health(health::HealthArgs),
     /// Print the JSON Schema of a message type.
     Schema {
         /// `raw-item`, `article` or `story-event`.
@@ -196,6 +202,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Replay(args) => replay::run(offline_settings(cli.config.as_deref())?, args).await,
         Command::Dlq { command } => dlq::run(offline_settings(cli.config.as_deref())?, command).await,
+        Command::Health(args) => Ok(health::run(args).await),
         Command::Schema { message } => {
             let schema = match message.as_str() {
                 "article" => newswire_model::article_schema(),

@@ -1,14 +1,28 @@
 //! `newswire-processor`: turns raw items into articles (clean, dedup, enrich) and publishes
 //! them on `news.articles.<lang>.<category>`. Usage: `newswire-processor [--config FILE]`.
 
+use std::path::PathBuf;
+
 use anyhow::Context;
-use newswire_app::{Settings, config_path_from_args, run_processor, serve};
+use clap::Parser;
+use newswire_app::{Settings, run_processor, serve};
 use newswire_telemetry::init_logging;
+
+/// The newswire processor: cleans, deduplicates and enriches raw items and publishes them as
+/// articles. Replicas elect one active processor; the others wait as standbys.
+#[derive(Debug, Parser)]
+#[command(name = "newswire-processor", version)]
+struct Args {
+    /// Configuration file (TOML); `NEWSWIRE_<SECTION>__<KEY>` variables override it.
+    #[arg(long, env = "NEWSWIRE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let settings = Settings::load(config_path_from_args(&args).as_deref())?;
+    // Usage errors exit 2 and --help/--version exit 0, before anything connects.
+    let args = Args::parse();
+    let settings = Settings::load(args.config.as_deref())?;
     init_logging(&settings.log)?;
     let settings = &settings;
     serve(&settings.processor.admin_listen, |registry, health, shutdown| async move {

@@ -2,14 +2,28 @@
 //! `sink.database_url` is set), acking each only after its commit.
 //! Usage: `newswire-sink [--config FILE]`.
 
+use std::path::PathBuf;
+
 use anyhow::Context;
-use newswire_app::{Settings, config_path_from_args, run_sink, serve};
+use clap::Parser;
+use newswire_app::{Settings, run_sink, serve};
 use newswire_telemetry::init_logging;
+
+/// The newswire sink: stores articles in SQLite or PostgreSQL (acking each after its commit)
+/// and publishes story events.
+#[derive(Debug, Parser)]
+#[command(name = "newswire-sink", version)]
+struct Args {
+    /// Configuration file (TOML); `NEWSWIRE_<SECTION>__<KEY>` variables override it.
+    #[arg(long, env = "NEWSWIRE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let settings = Settings::load(config_path_from_args(&args).as_deref())?;
+    // Usage errors exit 2 and --help/--version exit 0, before anything connects.
+    let args = Args::parse();
+    let settings = Settings::load(args.config.as_deref())?;
     init_logging(&settings.log)?;
     let settings = &settings;
     serve(&settings.sink.admin_listen, |registry, health, shutdown| async move {

@@ -118,6 +118,17 @@ pub async fn spawn_api_with(
     bus: Option<Bus>,
     writes: Option<axum::Router<newswire_api::ApiState<Store>>>,
 ) -> TestApi {
+    spawn_api_full(store, settings, bus, writes, None).await
+}
+
+/// [`spawn_api_with`], with the feed routes served from `feeds` when given.
+pub async fn spawn_api_full(
+    store: Store,
+    settings: ApiSettings,
+    bus: Option<Bus>,
+    writes: Option<axum::Router<newswire_api::ApiState<Store>>>,
+    feeds: Option<newswire_api::feeds::Feeds>,
+) -> TestApi {
     newswire_testkit::init_logging();
     let registry = Registry::new();
     let shutdown = CancellationToken::new();
@@ -128,6 +139,9 @@ pub async fn spawn_api_with(
     }
     if let Some(bus) = bus {
         api.attach_bus(bus);
+    }
+    if let Some(feeds) = feeds {
+        api.attach_feeds(feeds);
     }
     let health = Health::new();
     health.set_ready();
@@ -198,14 +212,20 @@ fn split_url(url: &str) -> (String, String) {
 
 /// Sends a request and reads the whole response (`Connection: close`).
 pub async fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Resp {
+    request_with_body(method, url, headers, b"").await
+}
+
+/// [`request`] with a body.
+pub async fn request_with_body(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
     let (host, path) = split_url(url);
     let mut stream = TcpStream::connect(&host).await.unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
-    req.push_str("Content-Length: 0\r\n\r\n");
+    req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
     stream.write_all(req.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
     let mut raw = Vec::new();
     tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw)).await.unwrap().unwrap();
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");

@@ -10,6 +10,7 @@
 )]
 
 mod common;
+mod feeds;
 mod openapi;
 mod rest;
 mod stream;

@@ -11,6 +11,10 @@
 //!   fresh PostgreSQL database; then Q (default 100) two-word Arabic queries and Q two-word
 //!   English ones, each run twice, and the latency percentiles per backend and language.
 //!
+//! Profiling knobs for `ingest`: `STORE_READ_SQL` runs SQL on each fresh store before its run
+//! (e.g. `DROP INDEX articles_search`, to see what an index costs), and `STORE_READ_KEEP=1`
+//! keeps the store databases for `EXPLAIN ANALYZE` by hand (drop them yourself).
+//!
 //! The text is drawn from the seed articles' vocabulary (`$NEWSWIRE_SEEDS_DIR`, else
 //! `../shared/seeds`) by a Zipf-like law, so that query words have realistic frequencies: a
 //! few words are in most articles, most words in few.
@@ -180,6 +184,10 @@ async fn create_db(admin_url: &str, tag: &str) -> anyhow::Result<(String, String
 }
 
 async fn drop_db(admin_url: &str, name: &str) -> anyhow::Result<()> {
+    if std::env::var_os("STORE_READ_KEEP").is_some() && name.contains("store") {
+        eprintln!("kept database {name}");
+        return Ok(());
+    }
     let mut admin = PgConnection::connect(admin_url).await?;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
         .execute(&mut admin)
@@ -283,6 +291,10 @@ async fn ingest(n: usize, admin_url: &str) -> anyhow::Result<()> {
         let (url, name) = create_db(admin_url, &format!("store{round}")).await?;
         let u = async {
             let store = PgStore::connect(&url, 4).await?;
+            // Where the time goes: STORE_READ_SQL runs before the run (e.g. DROP INDEX …).
+            if let Ok(sql) = std::env::var("STORE_READ_SQL") {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(store.pool()).await?;
+            }
             let r = upsert_all(&store, &list).await?;
             let stored = store.count().await?;
             if stored != list.len() as u64 {
@@ -402,6 +414,22 @@ async fn main() -> anyhow::Result<()> {
             let bytes: usize =
                 list.iter().map(|a| newswire_store::search::document_terms(a).tsvector().len()).sum();
             let us = started.elapsed().as_secs_f64() * 1e6 / list.len() as f64;
+            let mut classes = [0usize; 4];
+            for a in &list {
+                let t = newswire_store::search::document_terms(a);
+                for (c, n) in classes.iter_mut().zip([
+                    t.exact_strong.len(),
+                    t.exact_weak.len(),
+                    t.skeleton_strong.len(),
+                    t.skeleton_weak.len(),
+                ]) {
+                    *c += n;
+                }
+            }
+            eprintln!(
+                "terms per article by class (exact strong, exact weak, skeleton strong, skeleton weak): {:?}",
+                classes.map(|c| c / list.len())
+            );
             println!(
                 r#"{{"mode":"terms","articles":{},"us_per_article":{us:.1},"tsvector_bytes":{}}}"#,
                 list.len(),
