@@ -26,7 +26,7 @@ impl LocalNatsServer {
     /// on a free port with JetStream stored under `store_dir`, and waits until it accepts
     /// connections.
     pub fn start(store_dir: &Path) -> Result<Self, BusError> {
-        let binary = find_binary().ok_or_else(|| {
+        let binary = find_nats_server().ok_or_else(|| {
             BusError::LocalServer(format!("nats-server not found; install it with: {INSTALL_HINT}"))
         })?;
         let port = free_port()?;
@@ -97,7 +97,9 @@ impl Drop for LocalNatsServer {
     }
 }
 
-fn find_binary() -> Option<PathBuf> {
+/// Where `nats-server` is: `$NEWSWIRE_NATS_SERVER`, then `PATH`, then `/usr/sbin`,
+/// `/usr/local/bin`, `/usr/bin` (Debian's package installs outside a non-root `PATH`).
+pub fn find_nats_server() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("NEWSWIRE_NATS_SERVER") {
         return Some(PathBuf::from(p));
     }

@@ -25,8 +25,8 @@ impl ConfiguredNats {
     /// accepts connections. Panics with the server's log if it does not start (a bad file, a
     /// variable missing), or with the install command if `nats-server` is missing.
     pub fn start(conf: &Path, env: &[(&str, &str)]) -> Self {
-        let binary =
-            find_binary().unwrap_or_else(|| panic!("nats-server not found; install it with: {INSTALL_HINT}"));
+        let binary = newswire_bus::find_nats_server()
+            .unwrap_or_else(|| panic!("nats-server not found; install it with: {INSTALL_HINT}"));
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create temp dir: {e}"));
         let log = dir.path().join("nats-server.log");
         let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
@@ -82,18 +82,6 @@ impl Drop for ConfiguredNats {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// `$NEWSWIRE_NATS_SERVER`, then `PATH`, then the usual directories (as `LocalNatsServer`).
-fn find_binary() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("NEWSWIRE_NATS_SERVER") {
-        return Some(PathBuf::from(p));
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/usr/local/bin".into(), "/usr/bin".into()])
-        .map(|d| d.join("nats-server"))
-        .find(|p| p.is_file())
 }
 
 fn free_port() -> u16 {

@@ -48,6 +48,9 @@ struct Client {
     id: u64,
     filter: Arc<StreamFilter>,
     tx: mpsc::Sender<Arc<HubEvent>>,
+    /// Shared with the client's [`ClientGuard`]: whoever clears it first takes the client off
+    /// the gauge.
+    counted: Arc<AtomicBool>,
 }
 
 /// Why a client could not subscribe.
@@ -87,15 +90,26 @@ pub struct Subscription {
     pub guard: ClientGuard,
 }
 
-/// Counts a connected client for as long as it lives.
+/// Counts a connected client for as long as it lives, or until the hub drops it: a dropped
+/// client whose socket never drains may hold its connection open for long after, and must not
+/// count as served meanwhile.
 #[derive(Debug)]
 pub struct ClientGuard {
     metrics: ApiMetrics,
+    counted: Arc<AtomicBool>,
+}
+
+impl ClientGuard {
+    fn uncount(counted: &AtomicBool, metrics: &ApiMetrics) {
+        if counted.swap(false, Ordering::AcqRel) {
+            metrics.sse_clients.dec();
+        }
+    }
 }
 
 impl Drop for ClientGuard {
     fn drop(&mut self) {
-        self.metrics.sse_clients.dec();
+        Self::uncount(&self.counted, &self.metrics);
     }
 }
 
@@ -198,6 +212,7 @@ impl Hub {
                 Ok(()) => true,
                 Err(TrySendError::Full(_)) => {
                     dropped += 1;
+                    ClientGuard::uncount(&c.counted, &self.metrics);
                     tracing::info!(message = "Live-stream client dropped: too far behind.", client = c.id);
                     false
                 }
@@ -248,14 +263,15 @@ impl Hub {
         let (tx, live) = mpsc::channel(self.client_buffer);
         let id = s.next_client;
         s.next_client += 1;
-        s.clients.push(Client { id, filter: Arc::new(filter), tx });
+        let counted = Arc::new(AtomicBool::new(true));
+        s.clients.push(Client { id, filter: Arc::new(filter), tx, counted: counted.clone() });
         self.metrics.sse_clients.inc();
         Ok(Subscription {
             cursor,
             catch_up,
             backlog,
             live,
-            guard: ClientGuard { metrics: self.metrics.clone() },
+            guard: ClientGuard { metrics: self.metrics.clone(), counted },
         })
     }
 
@@ -316,6 +332,11 @@ mod tests {
         }
         assert_eq!(h.clients(), 1, "the slow client is gone");
         assert_eq!(h.metrics.sse_clients_dropped.get(), 1);
+        assert_eq!(h.metrics.sse_clients.get(), 1, "off the gauge while its stream still exists");
+        drop(slow.guard);
+        assert_eq!(h.metrics.sse_clients.get(), 1, "and not taken off twice when it goes");
+        drop(fast.guard);
+        assert_eq!(h.metrics.sse_clients.get(), 0);
         let mut slow_live = slow.live;
         let mut got = Vec::new();
         while let Ok(e) = slow_live.try_recv() {
