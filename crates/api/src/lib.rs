@@ -41,7 +41,7 @@ use newswire_fetch::FetcherSettings;
 use newswire_fetch::registry::FeedRegistry;
 use newswire_store::{SinkSettings, Store, StoreErrorKind};
 use newswire_telemetry::metrics::ApiMetrics;
-use newswire_telemetry::{Health, Registry};
+use newswire_telemetry::{Health, Registry, until_ready};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -193,33 +193,6 @@ fn attach<S: ReadStore>(state: &ApiState<S>, bus: Bus) {
     state.hub.set_connected(true);
 }
 
-/// Runs `attempt` with back-off (0.5 s doubling to 10 s) until it succeeds, an error is
-/// `fatal`, or shutdown (`None`); `/readyz` says what is awaited meanwhile.
-async fn retry<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
-    what: &str,
-    health: &Health,
-    shutdown: &CancellationToken,
-    mut attempt: impl FnMut() -> F,
-    fatal: impl Fn(&E) -> bool,
-) -> Result<Option<T>, E> {
-    let mut delay = Duration::from_millis(500);
-    loop {
-        match attempt().await {
-            Ok(v) => return Ok(Some(v)),
-            Err(e) if fatal(&e) => return Err(e),
-            Err(error) => {
-                health.set_not_ready(format!("{what}: {error}"));
-                tracing::warn!(message = "Dependency not available yet; retrying.", dependency = what, %error, retry_in_ms = delay.as_millis() as u64);
-            }
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return Ok(None),
-            () = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(Duration::from_secs(10));
-    }
-}
-
 /// The whole service: opens the store the sink writes (waiting for it), serves the API on
 /// `api.listen`, connects to NATS read-only for the live stream (waiting for it too: the REST
 /// endpoints serve meanwhile, `/v1/stream` answers 503), and runs until `shutdown`.
@@ -235,7 +208,7 @@ pub async fn run(
     let metrics = ApiMetrics::new(registry)?;
     health.set_not_ready("opening the store");
     let fatal = |e: &newswire_store::StoreError| e.kind() == StoreErrorKind::Fatal;
-    let Some(store) = retry("the store", &health, &shutdown, || Store::open(sink), fatal).await? else {
+    let Some(store) = until_ready("the store", &health, &shutdown, || Store::open(sink), fatal).await? else {
         return Ok(());
     };
     let api = Api::new(api, store, metrics, shutdown.clone())?;
@@ -251,7 +224,7 @@ pub async fn run(
         let fatal = |e: &newswire_bus::BusError| e.kind() == newswire_bus::BusErrorKind::Fatal;
         // NATS is needed only by the live stream: its absence must not make the API unready.
         let quiet = Health::new();
-        match retry(
+        match until_ready(
             "NATS",
             &quiet,
             &connect_shutdown,

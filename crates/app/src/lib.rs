@@ -73,16 +73,13 @@ pub enum AppError {
     Registry(#[from] RegistryError),
 }
 
-/// Runs `attempt` until it succeeds, backing off from 0.5 s to 10 s between tries while
-/// `/readyz` reports why the service is not ready. Services start before their dependencies
-/// in docker-compose and Kubernetes, so an unreachable NATS or database is waited for; an error
-/// `fatal` says retrying cannot fix (bad configuration) is returned at once. `None` if
-/// `shutdown` came first.
+/// [`newswire_telemetry::until_ready`], saying first on `/readyz` that `what` is being
+/// connected to.
 async fn until_ready<T, E, Fut>(
     what: &str,
     health: &Health,
     shutdown: &CancellationToken,
-    mut attempt: impl FnMut() -> Fut,
+    attempt: impl FnMut() -> Fut,
     fatal: impl Fn(&E) -> bool,
 ) -> Result<Option<T>, E>
 where
@@ -90,22 +87,7 @@ where
     E: std::fmt::Display,
 {
     health.set_not_ready(format!("connecting to {what}"));
-    let mut delay = Duration::from_millis(500);
-    loop {
-        match attempt().await {
-            Ok(v) => return Ok(Some(v)),
-            Err(e) if fatal(&e) => return Err(e),
-            Err(error) => {
-                health.set_not_ready(format!("{what}: {error}"));
-                tracing::warn!(message = "Dependency not available yet; retrying.", dependency = what, %error, retry_in_ms = delay.as_millis() as u64);
-            }
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return Ok(None),
-            () = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(Duration::from_secs(10));
-    }
+    newswire_telemetry::until_ready(what, health, shutdown, attempt, fatal).await
 }
 
 /// Connects to NATS as `role` (see [`until_ready`]).

@@ -12,10 +12,12 @@ pub mod metrics;
 
 mod admin;
 mod logging;
+mod retry;
 
 pub use admin::{AdminServer, Health, serve_admin};
 pub use logging::{LogFormat, LogSettings, init_logging};
 pub use prometheus::Registry;
+pub use retry::until_ready;
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
