@@ -1,5 +1,5 @@
 //! `newswire replay`: a range of the raw stream processed again with a changed setting stores
-//! no second row; it refuses while a processor decides; a dry run publishes nothing; the same
+//! no second row and moves the articles whose story changed; it refuses while a processor decides; a dry run publishes nothing; the same
 //! replay twice publishes once.
 
 use std::collections::HashMap;
@@ -79,12 +79,27 @@ async fn a_replay_with_a_changed_threshold_republishes_without_duplicating_rows(
     }
     assert_eq!(stories(&mut replayed.iter().map(|(a, _)| a)), 5, "the changed setting applied");
 
-    // Same ids, same rows: nothing duplicated, the unchanged content left alone.
+    // Same ids, same rows: nothing duplicated; the rows whose story or copy decision changed
+    // are rewritten with it, the others left alone.
     let store = p.store().await;
     assert_eq!(store.count().await.unwrap(), 5);
+    let decision = |a: &Article| (a.story_id.clone(), a.duplicate.as_ref().map(|d| d.of.clone()));
+    let moved =
+        replayed.iter().filter(|(a, _)| decision(a) != decision(&original[&a.id.to_string()])).count();
+    assert!(moved >= 1, "the raised threshold splits a shared story");
+    for (a, _) in &replayed {
+        let row = store.get(&a.id).await.unwrap().unwrap();
+        assert_eq!(decision(&row), decision(a), "{}: the store holds the replay's decisions", a.id);
+    }
     let sink = p.sink.as_ref().unwrap().metrics_url();
-    assert_eq!(scrape_metric(&sink, "newswire_sink_articles_stored_total{result=\"inserted\"}").await, 5.0);
-    assert_eq!(scrape_metric(&sink, "newswire_sink_articles_stored_total{result=\"unchanged\"}").await, 5.0);
+    let stored = |result: &str| {
+        let sink = sink.clone();
+        let name = format!("newswire_sink_articles_stored_total{{result=\"{result}\"}}");
+        async move { scrape_metric(&sink, &name).await }
+    };
+    assert_eq!(stored("inserted").await, 5.0);
+    assert_eq!(stored("updated").await, moved as f64);
+    assert_eq!(stored("unchanged").await, (5 - moved) as f64);
 
     // The same replay again: the same decisions, dropped by JetStream inside its window.
     let report = replay(&p.bus, &settings, range, ReplayOptions::default(), |_| {}, |_| {}).await.unwrap();

@@ -51,32 +51,53 @@ impl<'a> Batch<'a> {
         self.groups.iter().map(|g| self.articles[g[0]].id.as_str())
     }
 
-    /// Replays one group's articles against the content hash stored before the batch
-    /// (`None`: no row), writing each article's result into `results` (indexed like the
-    /// batch). Returns the article the row must end up holding (the last one that inserted or
-    /// updated), or `None` when the stored row stays as it is.
+    /// Replays one group's articles against the row stored before the batch (`None`: no
+    /// row), writing each article's result into `results` (indexed like the batch). Returns
+    /// the article the row must end up holding (the last one that inserted or updated), or
+    /// `None` when the stored row stays as it is.
     pub(crate) fn replay(
         &self,
         group: &[usize],
-        stored: Option<&str>,
+        stored: Option<&RowState>,
         results: &mut [UpsertResult],
     ) -> Option<&'a Article> {
-        let mut current = stored;
+        let mut current = stored.cloned();
         let mut written = None;
         for &i in group {
             let a = &self.articles[i];
-            let hash = a.fingerprints.content_hash.as_str();
-            results[i] = match current {
+            let state = RowState::of(a);
+            results[i] = match &current {
                 None => UpsertResult::Inserted,
-                Some(h) if h == hash => UpsertResult::Unchanged,
+                Some(s) if *s == state => UpsertResult::Unchanged,
                 Some(_) => UpsertResult::Updated,
             };
             if results[i] != UpsertResult::Unchanged {
-                current = Some(hash);
+                current = Some(state);
                 written = Some(a);
             }
         }
         written
+    }
+}
+
+/// What decides whether a stored row is rewritten: its content and the processor's decisions
+/// about it (its story, what it is a copy of). A replay after a threshold change rewrites the
+/// rows whose story or duplicate changed; a redelivery of the same decisions changes nothing.
+/// Only a content change is a revision (archived in `article_revisions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RowState {
+    pub(crate) content_hash: String,
+    pub(crate) story_id: Option<String>,
+    pub(crate) duplicate_of: Option<String>,
+}
+
+impl RowState {
+    pub(crate) fn of(a: &Article) -> Self {
+        Self {
+            content_hash: a.fingerprints.content_hash.clone(),
+            story_id: a.story_id.clone(),
+            duplicate_of: a.duplicate.as_ref().map(|d| d.of.as_str().to_owned()),
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use newswire_model::{Article, ArticleId, SourceId};
 use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
 use sqlx::{QueryBuilder, Row};
 
-use crate::batch::Batch;
+use crate::batch::{Batch, RowState};
 use crate::search;
 use crate::stories::{self, Member, StoryRow};
 use crate::{
@@ -67,11 +67,11 @@ impl PgStore {
             }
             let articles =
                 rows.iter().map(|r| decode_row(r, StoreError::pg)).collect::<Result<Vec<_>, _>>()?;
-            let vectors: Vec<String> =
-                articles.iter().map(|a| search::document_terms(a).tsvector()).collect();
+            let vectors: Vec<TsVector> =
+                articles.iter().map(|a| TsVector(search::document_terms(a).tsvector())).collect();
             sqlx::query(
-                "UPDATE articles SET search = t.search::tsvector, search_version = $3
-                 FROM UNNEST($1::text[], $2::text[]) AS t(id, search) WHERE articles.id = t.id",
+                "UPDATE articles SET search = t.search, search_version = $3
+                 FROM UNNEST($1::text[], $2::tsvector[]) AS t(id, search) WHERE articles.id = t.id",
             )
             .bind(articles.iter().map(|a| a.id.as_str()).collect::<Vec<_>>())
             .bind(&vectors)
@@ -91,19 +91,102 @@ impl PgStore {
     }
 }
 
+/// Rows in the first search window: a few times [`search::SEARCH_CANDIDATES`], so that a
+/// common word fills it at once.
+const SEARCH_FIRST_WINDOW: i64 = 4 * search::SEARCH_CANDIDATES;
+
+/// The window after one of `rows` rows that held `found` (< [`search::SEARCH_CANDIDATES`])
+/// candidates: large enough, at their density, to hold them with a margin, and at least four
+/// times larger. A window larger than the store is the whole store.
+fn next_window(rows: i64, found: i64) -> i64 {
+    let by_density = rows.saturating_mul(search::SEARCH_CANDIDATES) / found.max(1) * 3 / 2;
+    by_density.max(rows.saturating_mul(4))
+}
+
+fn search_hits(rows: &[sqlx::postgres::PgRow]) -> Result<Vec<SearchHit>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            Ok(SearchHit {
+                article: decode_row(r, StoreError::pg)?,
+                score: r.try_get("score").map_err(StoreError::pg)?,
+            })
+        })
+        .collect()
+}
+
+impl PgStore {
+    /// The time from which the newest `rows` rows (in the filter's time range) start, walking
+    /// the time index; `None` when there are fewer.
+    async fn window_start(
+        &self,
+        filter: &ArticleFilter,
+        rows: i64,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let mut q = QueryBuilder::<Postgres>::new("SELECT a.sort_at FROM articles a WHERE TRUE");
+        if let Some(t) = filter.since {
+            q.push(" AND a.sort_at >= ").push_bind(t);
+        }
+        if let Some(t) = filter.until {
+            q.push(" AND a.sort_at < ").push_bind(t);
+        }
+        q.push(" ORDER BY a.sort_at DESC, a.id DESC OFFSET ").push_bind(rows - 1).push(" LIMIT 1");
+        let row = q.build().fetch_optional(&self.pool).await.map_err(StoreError::pg)?;
+        row.map(|r| r.try_get("sort_at")).transpose().map_err(StoreError::pg)
+    }
+
+    /// The final page of a search among the newest [`search::SEARCH_CANDIDATES`] matches at or
+    /// after `bound` (all matches when `None`), each row with the number of candidates found.
+    async fn search_candidates(
+        &self,
+        tsquery: &str,
+        filter: &ArticleFilter,
+        bound: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<sqlx::postgres::PgRow>, StoreError> {
+        let mut q = QueryBuilder::<Postgres>::new(
+            "SELECT a.title, a.body, a.meta::text AS meta, c.score, c.candidates
+             FROM (SELECT m.id, m.sort_at, ts_rank('{0.05, 0.1, 0.4, 1.0}', m.search, ",
+        );
+        q.push_bind(tsquery.to_owned()).push(
+            "::tsquery)::float8 AS score, count(*) OVER () AS candidates
+                   FROM (SELECT a.id, a.sort_at, a.search FROM ",
+        );
+        // The window's matches in a sub-query of their own, which OFFSET 0 keeps the planner
+        // from merging into the ordered, limited one: merged, it may walk the time index and
+        // test row after row (its estimate of a query's matches can be far off), 100,000 rows
+        // for two Arabic words. Apart, it fetches the matches the two indexes agree on.
+        q.push("(SELECT a.id, a.sort_at, a.search FROM articles a WHERE a.search @@ ");
+        q.push_bind(tsquery.to_owned()).push("::tsquery");
+        push_article_filter(&mut q, filter);
+        if let Some(t) = bound {
+            q.push(" AND a.sort_at >= ").push_bind(t);
+        }
+        q.push(" OFFSET 0) a ORDER BY a.sort_at DESC, a.id DESC LIMIT ")
+            .push_bind(search::SEARCH_CANDIDATES)
+            .push(") m ORDER BY score DESC, m.sort_at DESC, m.id DESC LIMIT ")
+            .push_bind(i64::from(limit))
+            .push(") c JOIN articles a ON a.id = c.id ORDER BY c.score DESC, c.sort_at DESC, c.id DESC");
+        // Not prepared: planned with this query's words and window each time. A prepared
+        // statement switches to a generic plan after five runs, and a plan that cannot see the
+        // words or the window is the slow one (seconds instead of milliseconds).
+        q.build().persistent(false).fetch_all(&self.pool).await.map_err(StoreError::pg)
+    }
+}
+
 /// The whole batch in one statement: one bound array per column, zipped by `UNNEST`.
-/// `RETURNING` gives the rows written; a row left out had the same content hash (`Unchanged`).
+/// `RETURNING` gives the rows written; a row left out had the same content, story and
+/// duplicate (`Unchanged`, see [`RowState`]).
 /// `$15` lists ids written even with an equal hash (see `upsert`); `$16` holds the search
-/// terms as tsvector text built in Rust, `$17` their version.
+/// terms as binary tsvectors built in Rust, `$17` their version.
 const UPSERT: &str = "INSERT INTO articles (id, canonical_url, source_id, title, body, language, category,
         published_at, fetched_at, processed_at, story_id, duplicate_of, content_hash, meta,
         search, search_version)
      SELECT id, canonical_url, source_id, title, body, language, category,
         published_at, fetched_at, processed_at, story_id, duplicate_of, content_hash, meta::jsonb,
-        search::tsvector, $17
+        search, $17
      FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
         $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::text[],
-        $13::text[], $14::text[], $16::text[])
+        $13::text[], $14::text[], $16::tsvector[])
         AS t(id, canonical_url, source_id, title, body, language, category, published_at,
              fetched_at, processed_at, story_id, duplicate_of, content_hash, meta, search)
      ON CONFLICT (id) DO UPDATE SET canonical_url = EXCLUDED.canonical_url,
@@ -115,6 +198,8 @@ const UPSERT: &str = "INSERT INTO articles (id, canonical_url, source_id, title,
         content_hash = EXCLUDED.content_hash, meta = EXCLUDED.meta,
         search = EXCLUDED.search, search_version = EXCLUDED.search_version
      WHERE articles.content_hash IS DISTINCT FROM EXCLUDED.content_hash
+        OR articles.story_id IS DISTINCT FROM EXCLUDED.story_id
+        OR articles.duplicate_of IS DISTINCT FROM EXCLUDED.duplicate_of
         OR EXCLUDED.id = ANY($15::text[])
      RETURNING id, (xmax = 0),
         -- An updated row's story before the update: a sub-select in RETURNING reads the
@@ -126,11 +211,38 @@ const UPSERT: &str = "INSERT INTO articles (id, canonical_url, source_id, title,
 /// of the batch's insert, large enough that per-statement overhead stays small.
 const PIPELINE_ROWS: usize = 64;
 
-/// Builds the tsvector text of `chunk`'s rows on a blocking thread (a panic there becomes a
+/// Builds the binary tsvectors of `chunk`'s rows on a blocking thread (a panic there becomes a
 /// [`StoreError::Index`] of the batch, which the sink bisects like a rejected row).
-fn spawn_terms(chunk: &[&Article]) -> tokio::task::JoinHandle<Vec<String>> {
+fn spawn_terms(chunk: &[&Article]) -> tokio::task::JoinHandle<Vec<TsVector>> {
     let sources: Vec<search::TermSource> = chunk.iter().map(|a| search::TermSource::of(a)).collect();
-    tokio::task::spawn_blocking(move || sources.iter().map(|s| s.terms().tsvector()).collect())
+    tokio::task::spawn_blocking(move || sources.iter().map(|s| TsVector(s.terms().tsvector())).collect())
+}
+
+/// A `tsvector` in the binary wire format ([`search::DocTerms::tsvector`]), bound as is: the
+/// server reads it without parsing a literal.
+struct TsVector(Vec<u8>);
+
+impl sqlx::Type<Postgres> for TsVector {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        // Built-in type OIDs are fixed (pg_type.dat): no lookup by name.
+        sqlx::postgres::PgTypeInfo::with_oid(sqlx::postgres::types::Oid(3614))
+    }
+}
+
+impl sqlx::postgres::PgHasArrayType for TsVector {
+    fn array_type_info() -> sqlx::postgres::PgTypeInfo {
+        sqlx::postgres::PgTypeInfo::with_oid(sqlx::postgres::types::Oid(3643))
+    }
+}
+
+impl sqlx::Encode<'_, Postgres> for TsVector {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        buf.extend_from_slice(&self.0);
+        Ok(sqlx::encode::IsNull::No)
+    }
 }
 
 impl ArticleStore for PgStore {
@@ -147,17 +259,21 @@ impl ArticleStore for PgStore {
         // a row lock so that it cannot change before the write.
         let repeated: Vec<&str> =
             batch.groups().iter().filter(|g| g.len() > 1).map(|g| batch.article(g[0]).id.as_str()).collect();
-        let stored: HashMap<String, String> = if repeated.is_empty() {
+        let stored: HashMap<String, RowState> = if repeated.is_empty() {
             HashMap::new()
         } else {
-            sqlx::query_as::<_, (String, String)>(
-                "SELECT id, content_hash FROM articles WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+            sqlx::query_as::<_, (String, String, Option<String>, Option<String>)>(
+                "SELECT id, content_hash, story_id, duplicate_of FROM articles WHERE id = ANY($1)
+                 ORDER BY id FOR UPDATE",
             )
             .bind(&repeated)
             .fetch_all(&mut *tx)
             .await
             .map_err(StoreError::pg)?
             .into_iter()
+            .map(|(id, content_hash, story_id, duplicate_of)| {
+                (id, RowState { content_hash, story_id, duplicate_of })
+            })
             .collect()
         };
         let mut rows: Vec<&Article> = Vec::with_capacity(batch.groups().len());
@@ -169,9 +285,7 @@ impl ArticleStore for PgStore {
             let first = batch.article(g[0]);
             if g.len() == 1 {
                 rows.push(first);
-            } else if let Some(a) =
-                batch.replay(g, stored.get(first.id.as_str()).map(String::as_str), &mut results)
-            {
+            } else if let Some(a) = batch.replay(g, stored.get(first.id.as_str()), &mut results) {
                 rows.push(a);
                 forced.push(a.id.as_str());
             }
@@ -627,36 +741,54 @@ impl ArticleQueries for PgStore {
         if words.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        // Only the newest SEARCH_CANDIDATES matches are ranked: ranking reads each match's
-        // tsvector (out of line, TOAST), so ranking every match of a common word costs seconds
-        // over a large store, and news readers want recent articles. The bodies are read for
-        // the final page only. Weights {D, C, B, A}: skeleton weak, skeleton strong, exact
-        // weak, exact strong; an exact match anywhere outweighs a skeleton-only one.
+        // Only the newest SEARCH_CANDIDATES matches are ranked (news readers want recent
+        // articles, and ranking every match of a common word grows with the store); the bodies
+        // are read for the final page only. Weights {D, C, B, A}: skeleton weak, skeleton
+        // strong, exact weak, exact strong; an exact match anywhere outweighs a skeleton-only
+        // one.
+        //
+        // Finding the newest matches: the planner's choices both fail at scale. A bitmap scan
+        // of the GIN index reads every match's row to sort them by time (16,000 rows, 200 ms
+        // for two common English words over 200,000 articles), and walking the time index
+        // tests every row's tsvector until enough match (a rare word walks the whole table).
+        // Its estimates cannot pick well either: words of one language occur together, so
+        // their selectivities do not multiply. So the query is bounded to a window of the
+        // newest rows, where the time index and the GIN index are intersected (BitmapAnd)
+        // and only the matches inside are read; a window that yields fewer than
+        // SEARCH_CANDIDATES matches grows by their density until it covers the store. Each
+        // window is the newest rows, so a full window's candidates are the newest overall.
         let tsquery = search::tsquery(&words);
-        let mut q = QueryBuilder::<Postgres>::new(
-            "SELECT a.title, a.body, a.meta::text AS meta, c.score
-             FROM (SELECT m.id, m.sort_at, ts_rank('{0.05, 0.1, 0.4, 1.0}', m.search, ",
-        );
-        q.push_bind(tsquery.clone()).push(
-            "::tsquery)::float8 AS score
-                   FROM (SELECT a.id, a.sort_at, a.search FROM articles a WHERE a.search @@ ",
-        );
-        q.push_bind(tsquery).push("::tsquery");
-        push_article_filter(&mut q, filter);
-        q.push(" ORDER BY a.sort_at DESC, a.id DESC LIMIT ")
-            .push_bind(search::SEARCH_CANDIDATES)
-            .push(") m ORDER BY score DESC, m.sort_at DESC, m.id DESC LIMIT ")
-            .push_bind(i64::from(limit))
-            .push(") c JOIN articles a ON a.id = c.id ORDER BY c.score DESC, c.sort_at DESC, c.id DESC");
-        let rows = q.build().fetch_all(&self.pool).await.map_err(StoreError::pg)?;
-        rows.iter()
-            .map(|r| {
-                Ok(SearchHit {
-                    article: decode_row(r, StoreError::pg)?,
-                    score: r.try_get("score").map_err(StoreError::pg)?,
-                })
-            })
-            .collect()
+        let mut window = SEARCH_FIRST_WINDOW;
+        // The planner's row count: a window past it is the whole store, found without walking
+        // the time index to its end. A shortcut only, the result stays exact: a stale count
+        // too low searches the whole store sooner, one too high leaves it to the walk, and a
+        // table never analysed (-1) has no count.
+        let mut rows_estimate: Option<f64> = None;
+        loop {
+            if window > SEARCH_FIRST_WINDOW && rows_estimate.is_none() {
+                rows_estimate = Some(
+                    sqlx::query_scalar(
+                        "SELECT reltuples::float8 FROM pg_class WHERE oid = 'articles'::regclass",
+                    )
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(StoreError::pg)?,
+                );
+            }
+            let bound = match rows_estimate {
+                Some(n) if n > 0.0 && window as f64 >= n * 1.1 => None,
+                _ => self.window_start(filter, window).await?,
+            };
+            let rows = self.search_candidates(&tsquery, filter, bound, limit).await?;
+            let found: i64 = match rows.first() {
+                Some(r) => r.try_get("candidates").map_err(StoreError::pg)?,
+                None => 0,
+            };
+            if bound.is_none() || found >= search::SEARCH_CANDIDATES {
+                return search_hits(&rows);
+            }
+            window = next_window(window, found);
+        }
     }
 
     async fn sources(&self) -> Result<Vec<SourceStats>, StoreError> {

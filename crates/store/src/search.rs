@@ -46,6 +46,15 @@ pub const TERMS_VERSION: i32 = 1;
 /// their own). Matching form never contains it: it turns punctuation into spaces.
 const SKELETON_MARK: char = '~';
 
+/// PostgreSQL's longest lexeme, in bytes (`MAXSTRLEN`).
+const MAX_LEXEME_BYTES: usize = 2046;
+
+/// PostgreSQL's limit on a tsvector's lexeme bytes (`MAXSTRPOS - 1`).
+const MAX_LEXEME_TOTAL: usize = (1 << 20) - 1;
+
+/// PostgreSQL's largest tsvector position (`MAXENTRYPOS - 1`).
+const MAX_POSITION: u16 = 16_383;
+
 /// The letters Arabic writes long vowels with (and, in foreign names, optionally): alef, waw
 /// and yeh in matching form (hamza carriers and alef maqsura are already folded to these).
 const LONG_VOWELS: [char; 3] = ['ا', 'و', 'ي'];
@@ -269,36 +278,60 @@ impl TermSource {
 }
 
 impl DocTerms {
-    /// PostgreSQL `tsvector` input: every term with one position and its class as weight
-    /// (A exact strong, B exact weak, C skeleton strong, D skeleton weak); skeletons carry
-    /// `~`. Built here so that the database does no text analysis on insert.
-    pub fn tsvector(&self) -> String {
-        let mut out = String::with_capacity(
-            16 * (self.exact_strong.len()
-                + self.exact_weak.len()
-                + self.skeleton_strong.len()
-                + self.skeleton_weak.len()),
-        );
-        let mut position: u32 = 0;
-        let classes: [(&[String], bool, char); 4] = [
-            (&self.exact_strong, false, 'A'),
-            (&self.exact_weak, false, 'B'),
-            (&self.skeleton_strong, true, 'C'),
-            (&self.skeleton_weak, true, 'D'),
+    /// PostgreSQL `tsvector` in the binary wire format (what `tsvector_recv` reads): every
+    /// term with one position and its class as weight (A exact strong, B exact weak, C
+    /// skeleton strong, D skeleton weak); skeletons carry `~`. Built here so that the
+    /// database does no text analysis on insert, and binary so that it does not parse a
+    /// tsvector literal either (parsing the text form was a fifth of the insert statement).
+    ///
+    /// The format: the lexeme count (i32), then per lexeme its UTF-8 bytes, a NUL, the
+    /// position count (u16) and the positions (u16: weight in the top two bits). Lexemes go
+    /// in byte order, distinct, as the server keeps them; it sorts an unsorted input but
+    /// never merges duplicates, so this does both.
+    pub fn tsvector(&self) -> Vec<u8> {
+        let classes: [(&[String], bool, u16); 4] = [
+            (&self.exact_strong, false, 3),
+            (&self.exact_weak, false, 2),
+            (&self.skeleton_strong, true, 1),
+            (&self.skeleton_weak, true, 0),
         ];
+        let mut lexemes: Vec<(std::borrow::Cow<'_, str>, u16)> = Vec::new();
+        let mut position: u16 = 0;
         for (terms, marked, weight) in classes {
             for t in terms {
-                // Positions above 16,383 are clamped by PostgreSQL; a position is needed only
-                // to carry the weight.
-                position = (position + 1).min(16_383);
-                if !out.is_empty() {
-                    out.push(' ');
+                // The server refuses a lexeme with a NUL (it ends the string) or over its
+                // length limit; matching form has neither, but a term must not fail a batch.
+                if t.is_empty() || t.contains('\0') || t.len() > MAX_LEXEME_BYTES {
+                    continue;
                 }
-                push_lexeme(&mut out, t, marked);
-                out.push(':');
-                out.push_str(&position.to_string());
-                out.push(weight);
+                // Positions stop at 16,383; a position is needed only to carry the weight.
+                position = (position + 1).min(MAX_POSITION);
+                let lexeme = if marked {
+                    format!("{SKELETON_MARK}{t}").into()
+                } else {
+                    std::borrow::Cow::from(t.as_str())
+                };
+                lexemes.push((lexeme, weight << 14 | position));
             }
+        }
+        // Stable: a duplicate keeps the strongest class, which comes first.
+        lexemes.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        lexemes.dedup_by(|later, earlier| later.0 == earlier.0);
+        // The server's limit on a tsvector's lexeme bytes; the indexed fields are bounded far
+        // below it, but a limit reached drops lexemes rather than failing the batch.
+        let mut total = 0usize;
+        lexemes.retain(|(l, _)| {
+            total += l.len();
+            total <= MAX_LEXEME_TOTAL
+        });
+        let mut out = Vec::with_capacity(4 + lexemes.iter().map(|(l, _)| l.len() + 5).sum::<usize>());
+        // At most MAX_LEXEME_TOTAL lexemes of at least one byte: the count fits an i32.
+        out.extend_from_slice(&i32::try_from(lexemes.len()).unwrap_or(i32::MAX).to_be_bytes());
+        for (lexeme, pos) in &lexemes {
+            out.extend_from_slice(lexeme.as_bytes());
+            out.push(0);
+            out.extend_from_slice(&1u16.to_be_bytes());
+            out.extend_from_slice(&pos.to_be_bytes());
         }
         out
     }
@@ -465,6 +498,45 @@ mod tests {
         assert_eq!(sk("talks"), None);
         // The first letter stays even when it is a vowel letter.
         assert_eq!(sk("اوباما").as_deref(), Some("ابم"));
+    }
+
+    /// Reads the binary tsvector back: (lexeme, weight 0-3, position) per entry.
+    fn decode(bytes: &[u8]) -> Vec<(String, u16, u16)> {
+        let n = i32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
+        let mut rest = &bytes[4..];
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let nul = rest.iter().position(|&b| b == 0).unwrap();
+            let lexeme = String::from_utf8(rest[..nul].to_vec()).unwrap();
+            rest = &rest[nul + 1..];
+            assert_eq!(u16::from_be_bytes([rest[0], rest[1]]), 1, "one position per lexeme");
+            let pos = u16::from_be_bytes([rest[2], rest[3]]);
+            rest = &rest[4..];
+            out.push((lexeme, pos >> 14, pos & 0x3fff));
+        }
+        assert!(rest.is_empty(), "nothing after the last lexeme");
+        out
+    }
+
+    #[test]
+    fn tsvector_is_sorted_distinct_and_weighted_by_class() {
+        let terms = DocTerms {
+            exact_strong: vec!["zeta".into(), "بوتين".into()],
+            // A term already in a stronger class keeps the stronger weight, once.
+            exact_weak: vec!["alpha".into(), "zeta".into(), String::new(), "a\0b".into()],
+            skeleton_strong: vec!["بتن".into()],
+            skeleton_weak: vec!["بتن".into(), "x".repeat(MAX_LEXEME_BYTES + 1)],
+        };
+        let decoded = decode(&terms.tsvector());
+        let lexemes: Vec<&str> = decoded.iter().map(|(l, _, _)| l.as_str()).collect();
+        assert_eq!(lexemes, ["alpha", "zeta", "~بتن", "بوتين"], "byte order, distinct, invalid left out");
+        let weight = |l: &str| decoded.iter().find(|(x, _, _)| x == l).map(|(_, w, _)| *w);
+        assert_eq!(weight("zeta"), Some(3));
+        assert_eq!(weight("بوتين"), Some(3));
+        assert_eq!(weight("alpha"), Some(2));
+        assert_eq!(weight("~بتن"), Some(1));
+        assert!(decoded.iter().all(|(_, _, p)| (1..=MAX_POSITION).contains(p)));
+        assert_eq!(DocTerms::default().tsvector(), 0i32.to_be_bytes(), "no terms: an empty tsvector");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use crate::batch::Batch;
+use crate::batch::{Batch, RowState};
 use crate::search;
 use crate::stories::{self, Member, StoryRow};
 use crate::{
@@ -179,23 +179,24 @@ impl ArticleStore for SqliteStore {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(StoreError::sqlite)?;
 
         let ids: Vec<&str> = batch.ids().collect();
-        let mut stored: HashMap<String, String> = HashMap::with_capacity(ids.len());
-        // The stories of rows about to be replaced: a revision may move an article.
-        let mut old_story: HashMap<String, String> = HashMap::new();
+        // The rows about to be replaced; their stories are recomputed (a revision or a replay
+        // may move an article).
+        let mut stored: HashMap<String, RowState> = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
-                "SELECT id, content_hash, story_id FROM articles WHERE id IN ({})",
+                "SELECT id, content_hash, story_id, duplicate_of FROM articles WHERE id IN ({})",
                 vec!["?"; chunk.len()].join(", ")
             );
-            let mut query = sqlx::query_as::<_, (String, String, Option<String>)>(sqlx::AssertSqlSafe(sql));
+            let mut query = sqlx::query_as::<_, (String, String, Option<String>, Option<String>)>(
+                sqlx::AssertSqlSafe(sql),
+            );
             for id in chunk {
                 query = query.bind(*id);
             }
-            for (id, hash, story) in query.fetch_all(&mut *tx).await.map_err(StoreError::sqlite)? {
-                if let Some(story) = story {
-                    old_story.insert(id.clone(), story);
-                }
-                stored.insert(id, hash);
+            for (id, content_hash, story_id, duplicate_of) in
+                query.fetch_all(&mut *tx).await.map_err(StoreError::sqlite)?
+            {
+                stored.insert(id, RowState { content_hash, story_id, duplicate_of });
             }
         }
 
@@ -205,7 +206,7 @@ impl ArticleStore for SqliteStore {
             .iter()
             .filter_map(|g| {
                 let id = batch.article(g[0]).id.as_str();
-                batch.replay(g, stored.get(id).map(String::as_str), &mut results)
+                batch.replay(g, stored.get(id), &mut results)
             })
             .collect();
 
@@ -273,9 +274,9 @@ impl ArticleStore for SqliteStore {
         let mut new_members: Vec<Member> = Vec::new();
         let mut recompute: Vec<String> = Vec::new();
         for a in &rows {
-            if stored.contains_key(a.id.as_str()) {
+            if let Some(old) = stored.get(a.id.as_str()) {
                 recompute.extend(a.story_id.clone());
-                recompute.extend(old_story.get(a.id.as_str()).cloned());
+                recompute.extend(old.story_id.clone());
             } else {
                 new_members.extend(Member::of(a));
             }
@@ -341,7 +342,7 @@ const FTS_ROWS_PER_STATEMENT: usize = 1000;
 async fn write_fts(
     tx: &mut sqlx::SqliteConnection,
     rows: &[&Article],
-    stored: &HashMap<String, String>,
+    stored: &HashMap<String, RowState>,
 ) -> Result<(), StoreError> {
     let replaced: Vec<&str> =
         rows.iter().map(|a| a.id.as_str()).filter(|id| stored.contains_key(*id)).collect();

@@ -14,7 +14,7 @@ use newswire_model::{
     Article, ArticleId, Category, DuplicateInfo, DuplicateKind, Entity, EntityKind, Fingerprints, Lang,
     SCHEMA_VERSION, SourceId,
 };
-use newswire_store::{ArticleStore, PgStore, SqliteStore, UpsertResult};
+use newswire_store::{ArticleQueries, ArticleStore, PgStore, SqliteStore, UpsertResult};
 use newswire_testkit::PgDb;
 use sqlx::Connection;
 
@@ -212,6 +212,48 @@ async fn failing_batch(store: &impl ArticleStore, rejected: Article) {
     let results = store.upsert(&batch).await.unwrap();
     assert_eq!(results.last(), Some(&Updated));
     assert_eq!(results.iter().filter(|r| **r == Inserted).count(), 1099);
+}
+
+/// A replay that changes only the processor's decisions (story, duplicate of) rewrites the
+/// row, moves the article between the stories' aggregates and archives no revision; the same
+/// decisions again change nothing. Both across batches and within one.
+async fn replayed_decisions(store: &(impl ArticleStore + ArticleQueries)) {
+    let first = article(10, 1);
+    assert_eq!(store.upsert(std::slice::from_ref(&first)).await.unwrap(), vec![Inserted]);
+    let old_story = first.story_id.clone().unwrap();
+    let moved = Article { story_id: Some(id(99).as_str().to_owned()), ..first.clone() };
+    assert_eq!(store.upsert(std::slice::from_ref(&moved)).await.unwrap(), vec![Updated], "new story");
+    assert_eq!(store.upsert(std::slice::from_ref(&moved)).await.unwrap(), vec![Unchanged], "same again");
+    let stored = store.get(&first.id).await.unwrap().unwrap();
+    assert_eq!(stored.story_id, moved.story_id);
+    assert!(store.revisions(&first.id).await.unwrap().is_empty(), "no revision: the content is the same");
+    let new_story = store.story(id(99).as_str()).await.unwrap().expect("the new story");
+    assert_eq!(new_story.story.article_count, 1);
+    assert!(store.story(&old_story).await.unwrap().is_none_or(|s| s.story.article_count == 0));
+
+    let copy = Article {
+        duplicate: Some(DuplicateInfo { of: id(11), kind: DuplicateKind::Near, similarity: 0.9 }),
+        ..moved.clone()
+    };
+    // Within one batch: the copy decision is an update, its repetition unchanged, and going
+    // back an update again.
+    let results = store.upsert(&[copy.clone(), copy.clone(), moved.clone()]).await.unwrap();
+    assert_eq!(results, vec![Updated, Unchanged, Updated]);
+    assert_eq!(store.get(&first.id).await.unwrap().unwrap().duplicate, None);
+    assert_eq!(store.upsert(std::slice::from_ref(&copy)).await.unwrap(), vec![Updated]);
+    assert_eq!(store.get(&first.id).await.unwrap().unwrap().duplicate.map(|d| d.of), Some(id(11)));
+}
+
+#[tokio::test]
+async fn sqlite_replayed_decisions() {
+    let (s, _d) = sqlite().await;
+    replayed_decisions(&s).await;
+}
+
+#[tokio::test]
+async fn postgres_replayed_decisions() {
+    let (s, _d) = postgres().await;
+    replayed_decisions(&s).await;
 }
 
 #[tokio::test]

@@ -198,6 +198,50 @@ async fn ranking_is_bounded_to_the_newest_matches(store: &impl ArticleStore, q: 
     assert_eq!(top, oldest, "within the time range, the title matches rank first");
 }
 
+/// The newest-matches bound holds when matches are sparse in the newest rows, where
+/// PostgreSQL widens its search window (20,000 rows, every tenth a match): title matches just
+/// inside the newest `SEARCH_CANDIDATES` matches rank first and those just outside are not
+/// ranked, with and without a time filter; a word found only in the oldest rows is found.
+async fn sparse_matches_widen_the_window(store: &impl ArticleStore, q: &impl ArticleQueries) {
+    let k = newswire_store::search::SEARCH_CANDIDATES as usize;
+    let n = 20 * k;
+    // Match j (0 = newest) is row n - 10 - 10 j; with `until` at row n - 5,000 (exclusive),
+    // row n - 5,010 - 10 j. The last ranked match is j = k - 1.
+    let inside = n - 10 * k;
+    let outside = inside - 10;
+    let (inside_until, outside_until) = (inside - 5000, outside - 5000);
+    let strong = [inside, outside, inside_until, outside_until];
+    let all: Vec<Article> = (0..n)
+        .map(|i| {
+            let title = if strong.contains(&i) { "قمة الرياض" } else { "اخبار اليوم" };
+            let text = match i {
+                _ if i % 10 == 0 => "انعقدت قمة في المدينة.",
+                3 => "غواصة في الميناء.",
+                _ => "ناقش المشاركون الملفات.",
+            };
+            article(i, "a", "ar", title, text)
+        })
+        .collect();
+    for chunk in all.chunks(512) {
+        store.upsert(chunk).await.unwrap();
+    }
+    let top = |hits: &[newswire_store::SearchHit], m: usize| -> HashSet<ArticleId> {
+        hits.iter().take(m).map(|h| h.article.id.clone()).collect()
+    };
+    let id = |i: usize| all[i].id.clone();
+    let hits = q.search("قمة", &ArticleFilter::default(), 10).await.unwrap();
+    assert_eq!(top(&hits, 1), HashSet::from([id(inside)]), "the title match inside the bound ranks first");
+    assert!(
+        hits.iter().all(|h| ![outside, inside_until, outside_until].iter().any(|&i| h.article.id == id(i)))
+    );
+    let until = ArticleFilter { until: Some(all[n - 5000].published_at.unwrap()), ..Default::default() };
+    let hits = q.search("قمة", &until, 10).await.unwrap();
+    assert_eq!(top(&hits, 3), HashSet::from([id(inside), id(outside), id(inside_until)]));
+    assert!(hits.iter().all(|h| h.article.id != id(outside_until)), "outside the bound under `until`");
+    let rare = q.search("غواصة", &ArticleFilter::default(), 10).await.unwrap();
+    assert_eq!(ids(rare.into_iter().map(|h| h.article)), vec![id(3)], "a word only in the oldest rows");
+}
+
 /// English (and other Latin-script) words are stemmed on both sides; filters and the limit
 /// apply to search.
 async fn stemming_and_search_filters(store: &impl ArticleStore, q: &impl ArticleQueries) {
@@ -488,6 +532,18 @@ async fn sqlite_search_ranks_the_newest_matches() {
 }
 
 #[tokio::test]
+async fn sqlite_search_bound_holds_for_sparse_matches() {
+    let (s, _d) = sqlite().await;
+    sparse_matches_widen_the_window(&s, &s).await;
+}
+
+#[tokio::test]
+async fn postgres_search_bound_holds_for_sparse_matches() {
+    let (s, _d) = postgres().await;
+    sparse_matches_widen_the_window(&s, &s).await;
+}
+
+#[tokio::test]
 async fn postgres_search_ranks_the_newest_matches() {
     let (s, _d) = postgres().await;
     ranking_is_bounded_to_the_newest_matches(&s, &s).await;
@@ -580,6 +636,39 @@ async fn sqlite_upgrade_from_unversioned_schema() {
 async fn postgres_search_finds_arabic_spellings() {
     let (s, _d) = postgres().await;
     arabic_spellings(&s, &s).await;
+}
+
+/// The server reads the binary tsvectors the store sends as they were built: every term of
+/// every class, with its class's weight, and nothing else.
+#[tokio::test]
+async fn postgres_stores_the_terms_it_was_given() {
+    let (s, _d) = postgres().await;
+    let seeds = processed_seeds();
+    s.upsert(&seeds).await.unwrap();
+    for a in &seeds {
+        let t = newswire_store::search::document_terms(a);
+        let mut expected: Vec<(String, String)> = Vec::new();
+        for (terms, mark, weight) in [
+            (&t.exact_strong, "", "A"),
+            (&t.exact_weak, "", "B"),
+            (&t.skeleton_strong, "~", "C"),
+            (&t.skeleton_weak, "~", "D"),
+        ] {
+            expected.extend(terms.iter().map(|x| (format!("{mark}{x}"), weight.to_owned())));
+        }
+        expected.sort();
+        assert!(expected.len() > 20, "{}: a seed has terms of its own", a.id);
+        let mut stored: Vec<(String, String)> = sqlx::query_as(
+            "SELECT lexeme, array_to_string(weights, '') FROM articles, unnest(search)
+             WHERE id = $1",
+        )
+        .bind(a.id.as_str())
+        .fetch_all(s.pool())
+        .await
+        .unwrap();
+        stored.sort();
+        assert_eq!(stored, expected, "{}", a.id);
+    }
 }
 
 #[tokio::test]

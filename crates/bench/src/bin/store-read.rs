@@ -13,7 +13,8 @@
 //!
 //! Profiling knobs for `ingest`: `STORE_READ_SQL` runs SQL on each fresh store before its run
 //! (e.g. `DROP INDEX articles_search`, to see what an index costs), and `STORE_READ_KEEP=1`
-//! keeps the store databases for `EXPLAIN ANALYZE` by hand (drop them yourself).
+//! keeps the store databases (`ingest` and `search`) for `EXPLAIN ANALYZE` by hand (drop them
+//! yourself); `STORE_READ_REUSE=URL` runs `search`'s queries alone against such a kept store.
 //!
 //! The text is drawn from the seed articles' vocabulary (`$NEWSWIRE_SEEDS_DIR`, else
 //! `../shared/seeds`) by a Zipf-like law, so that query words have realistic frequencies: a
@@ -184,7 +185,7 @@ async fn create_db(admin_url: &str, tag: &str) -> anyhow::Result<(String, String
 }
 
 async fn drop_db(admin_url: &str, name: &str) -> anyhow::Result<()> {
-    if std::env::var_os("STORE_READ_KEEP").is_some() && name.contains("store") {
+    if std::env::var_os("STORE_READ_KEEP").is_some() && !name.contains("copy") {
         eprintln!("kept database {name}");
         return Ok(());
     }
@@ -365,6 +366,12 @@ async fn search(n: usize, pg: Option<&str>, q: usize) -> anyhow::Result<()> {
         let e = g.english.len();
         let (x, y) = (g.rng.below(e), g.rng.below(e));
         queries.push(("en", format!("{} {}", g.english[x], g.english[y])));
+    }
+    // STORE_READ_REUSE=URL: the queries only, against a store an earlier run kept
+    // (STORE_READ_KEEP=1) with the same N.
+    if let Ok(url) = std::env::var("STORE_READ_REUSE") {
+        let store = PgStore::connect(&url, 4).await?;
+        return measure("postgres", &store, &queries).await;
     }
     let dir = tempfile::tempdir()?;
     let sqlite = SqliteStore::open(&dir.path().join("store-read.db"), 4).await?;
