@@ -66,3 +66,20 @@ where
     }
     Ok(serde_json::from_value(v)?)
 }
+
+/// Search hits from rows with the columns [`decode_row`] reads and a `score` (f64).
+pub(crate) fn search_hits<R: sqlx::Row>(
+    rows: &[R],
+    db_err: fn(sqlx::Error) -> StoreError,
+) -> Result<Vec<SearchHit>, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> f64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    rows.iter()
+        .map(|r| {
+            Ok(SearchHit { article: decode_row(r, db_err)?, score: r.try_get("score").map_err(db_err)? })
+        })
+        .collect()
+}

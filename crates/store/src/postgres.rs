@@ -11,7 +11,7 @@ use crate::search;
 use crate::stories::{self, Member, StoryRow};
 use crate::{
     ArticleFilter, ArticleQueries, ArticleStore, Cursor, Page, PageRequest, SearchHit, SourceStats,
-    StoreError, Story, StoryChange, StoryDetail, UpsertResult, decode_row, meta_json,
+    StoreError, Story, StoryChange, StoryDetail, UpsertResult, decode_row, meta_json, search_hits,
 };
 
 /// The production store: PostgreSQL.
@@ -101,17 +101,6 @@ const SEARCH_FIRST_WINDOW: i64 = 4 * search::SEARCH_CANDIDATES;
 fn next_window(rows: i64, found: i64) -> i64 {
     let by_density = rows.saturating_mul(search::SEARCH_CANDIDATES) / found.max(1) * 3 / 2;
     by_density.max(rows.saturating_mul(4))
-}
-
-fn search_hits(rows: &[sqlx::postgres::PgRow]) -> Result<Vec<SearchHit>, StoreError> {
-    rows.iter()
-        .map(|r| {
-            Ok(SearchHit {
-                article: decode_row(r, StoreError::pg)?,
-                score: r.try_get("score").map_err(StoreError::pg)?,
-            })
-        })
-        .collect()
 }
 
 impl PgStore {
@@ -785,7 +774,7 @@ impl ArticleQueries for PgStore {
                 None => 0,
             };
             if bound.is_none() || found >= search::SEARCH_CANDIDATES {
-                return search_hits(&rows);
+                return search_hits(&rows, StoreError::pg);
             }
             window = next_window(window, found);
         }

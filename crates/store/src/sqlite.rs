@@ -15,7 +15,7 @@ use crate::search;
 use crate::stories::{self, Member, StoryRow};
 use crate::{
     ArticleFilter, ArticleQueries, ArticleStore, Cursor, Page, PageRequest, SearchHit, SourceStats,
-    StoreError, Story, StoryChange, StoryDetail, UpsertResult, decode_row, meta_json,
+    StoreError, Story, StoryChange, StoryDetail, UpsertResult, decode_row, meta_json, search_hits,
 };
 
 /// The embedded default store: one SQLite file in WAL mode, no server to run.
@@ -694,14 +694,7 @@ impl ArticleQueries for SqliteStore {
             .push_bind(i64::from(limit))
             .push(") c JOIN articles a ON a.rowid = c.rid ORDER BY c.score DESC, a.sort_at DESC, a.id DESC");
         let rows = q.build().fetch_all(&self.pool).await.map_err(StoreError::sqlite)?;
-        rows.iter()
-            .map(|r| {
-                Ok(SearchHit {
-                    article: decode_row(r, StoreError::sqlite)?,
-                    score: r.try_get("score").map_err(StoreError::sqlite)?,
-                })
-            })
-            .collect()
+        search_hits(&rows, StoreError::sqlite)
     }
 
     async fn sources(&self) -> Result<Vec<SourceStats>, StoreError> {

@@ -13,51 +13,22 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use newswire_model::{
-    Article, ArticleId, Category, DuplicateInfo, DuplicateKind, Entity, EntityKind, Fingerprints, Lang,
-    RawItem, SCHEMA_VERSION, SourceId,
+    Article, ArticleId, Category, DuplicateInfo, DuplicateKind, Entity, EntityKind, Lang, RawItem,
+    SCHEMA_VERSION, SourceId,
 };
 use newswire_process::{Outcome, Processor, ProcessorSettings};
 use newswire_store::{
     ArticleFilter, ArticleQueries, ArticleStore, PageRequest, PgStore, SqliteStore, StoryChangeKind,
 };
+use newswire_testkit::articles::base_time;
 use newswire_testkit::{PgDb, seeds};
 use sqlx::Connection;
 
-fn base_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0).unwrap()
-}
-
-/// A small article: `n` gives id, time (n minutes after the base) and content hash.
+/// A small article (see `newswire_testkit::articles::article`), ids of this suite.
 fn article(n: usize, source: &str, lang: &str, title: &str, text: &str) -> Article {
-    let at = base_time() + Duration::minutes(n as i64);
-    Article {
-        schema_version: SCHEMA_VERSION,
-        id: ArticleId::digest(&["read-side", &n.to_string()]),
-        canonical_url: Some(format!("https://{source}.example/{n}")),
-        source_id: SourceId::parse(source).unwrap(),
-        feed_url: format!("https://{source}.example/rss.xml"),
-        title: title.to_owned(),
-        text: text.to_owned(),
-        language: Lang::parse(lang).unwrap(),
-        category: Category::parse("world").unwrap(),
-        published_at: Some(at),
-        fetched_at: at + Duration::seconds(30),
-        processed_at: at + Duration::seconds(31),
-        authors: vec![],
-        entities: vec![],
-        keywords: vec![],
-        summary: None,
-        categories: vec![],
-        story_id: None,
-        fingerprints: Fingerprints {
-            content_hash: ArticleId::digest(&["hash", &n.to_string(), title, text]).as_str().to_owned(),
-            simhash: None,
-        },
-        duplicate: None,
-        revision: None,
-    }
+    newswire_testkit::articles::article("read-side", n, source, lang, title, text)
 }
 
 fn ids(articles: impl IntoIterator<Item = Article>) -> Vec<ArticleId> {

@@ -19,6 +19,7 @@
 
 #![allow(clippy::panic, reason = "a fixture that cannot start must fail the test loudly")]
 
+pub mod articles;
 mod feed_server;
 mod nats_conf;
 mod pg;

@@ -6,51 +6,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
 use newswire_api::stream::Hub;
 use newswire_api::{Api, ApiSettings, RunningApi};
 use newswire_bus::{Bus, BusSettings, ClientRole};
-use newswire_model::{Article, ArticleId, Category, Fingerprints, Lang, SCHEMA_VERSION, SourceId};
+use newswire_model::Article;
 use newswire_store::{SinkSettings, Store};
 use newswire_telemetry::metrics::ApiMetrics;
 use newswire_telemetry::{Health, Registry};
+pub use newswire_testkit::articles::base_time;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-pub fn base_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0).unwrap()
-}
-
-/// Article `n` (time: `n` minutes after the base), from `source`, in `lang`.
+/// A small article (see `newswire_testkit::articles::article`), ids of this suite.
 pub fn article(n: usize, source: &str, lang: &str, title: &str, text: &str) -> Article {
-    let at = base_time() + chrono::Duration::minutes(n as i64);
-    Article {
-        schema_version: SCHEMA_VERSION,
-        id: ArticleId::digest(&["api-test", &n.to_string()]),
-        canonical_url: Some(format!("https://{source}.example/{n}")),
-        source_id: SourceId::parse(source).unwrap(),
-        feed_url: format!("https://{source}.example/rss.xml"),
-        title: title.to_owned(),
-        text: text.to_owned(),
-        language: Lang::parse(lang).unwrap(),
-        category: Category::general(),
-        published_at: Some(at),
-        fetched_at: at + chrono::Duration::seconds(30),
-        processed_at: at + chrono::Duration::seconds(31),
-        authors: vec![],
-        entities: vec![],
-        keywords: vec![],
-        summary: None,
-        categories: vec![],
-        story_id: None,
-        fingerprints: Fingerprints {
-            content_hash: ArticleId::digest(&["hash", &n.to_string(), title, text]).as_str().to_owned(),
-            simhash: None,
-        },
-        duplicate: None,
-        revision: None,
-    }
+    newswire_testkit::articles::article("api-test", n, source, lang, title, text)
 }
 
 pub async fn sqlite_store() -> (Store, tempfile::TempDir) {
