@@ -135,7 +135,7 @@ async fn tail_prints_articles_as_they_are_published() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn newswire_run_runs_the_three_stages_in_one_process() {
+async fn newswire_run_runs_the_stages_and_the_api_in_one_process() {
     let nats = TestNats::start();
     let feeds = FeedServer::start().await;
     feeds.set("/seeds.rss", Route::body("application/rss+xml", seeds::rss(&seeds::load())));
@@ -144,12 +144,13 @@ async fn newswire_run_runs_the_three_stages_in_one_process() {
     std::fs::write(&feeds_file, format!("[[feed]]\nid = \"seeds\"\nurl = \"{}\"\n", feeds.url("/seeds.rss")))
         .unwrap();
     let db = dir.path().join("news.db");
-    let admin = free_addr();
+    let (admin, api) = (free_addr(), free_addr());
     let env = vec![
         ("NEWSWIRE_NATS__URL", nats.url()),
         ("NEWSWIRE_SINK__SQLITE_PATH", db.display().to_string()),
         ("NEWSWIRE_FETCHER__FEEDS_FILE", feeds_file.display().to_string()),
         ("NEWSWIRE_FETCHER__ALLOW_PRIVATE_NETWORKS", "true".to_owned()),
+        ("NEWSWIRE_API__LISTEN", api.clone()),
     ];
     let child = service("newswire", &env).args(["run", "--admin-listen", &admin]).spawn().unwrap();
     let metrics = format!("http://{admin}/metrics");
@@ -166,6 +167,22 @@ async fn newswire_run_runs_the_three_stages_in_one_process() {
         (f == 5.0 && p == 5.0 && s == 5.0).then_some(())
     })
     .await;
+    // The API serves what the sink stored: بوتن finds the seeds that spell it بوتين.
+    let query: String = "بوتن".bytes().map(|b| format!("%{b:02X}")).collect();
+    let search = format!("http://{api}/v1/search?q={query}");
+    let body = wait_until(Duration::from_secs(15), "the API's search", || async {
+        let (status, body) = newswire_testkit::try_http_get(&search).await.ok()?;
+        (status == 200).then_some(body)
+    })
+    .await;
+    let results: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let items = results["items"].as_array().unwrap();
+    assert!(!items.is_empty(), "{body}");
+    assert!(items.iter().any(|i| i["article"]["text"].as_str().unwrap().contains("بوتين")), "{body}");
+    assert!(
+        scrape_metric(&metrics, "newswire_api_requests_total").await >= 1.0,
+        "the API on the same /metrics"
+    );
     let status = terminate(child).await;
     assert!(status.success(), "newswire run did not exit cleanly on SIGTERM: {status}");
 }

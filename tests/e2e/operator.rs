@@ -146,7 +146,7 @@ async fn newswire_run_stops_with_an_error_as_soon_as_one_stage_fails() {
             ("NEWSWIRE_SINK__SQLITE_PATH", dir.path().join("a.db").display().to_string()),
         ],
     )
-    .args(["run", "--admin-listen", &admin])
+    .args(["run", "--admin-listen", &admin, "--no-api"])
     .spawn()
     .unwrap();
     // The fetcher fails at once; the processor and sink would run on, ready, for ever.

@@ -71,6 +71,9 @@ pub enum AppError {
     /// The feed registry cannot be used (a bucket configuration the server refuses).
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The query API could not start or stopped on an error.
+    #[error(transparent)]
+    Api(#[from] newswire_api::ApiError),
 }
 
 /// [`newswire_telemetry::until_ready`], saying first on `/readyz` that `what` is being
@@ -231,6 +234,27 @@ pub async fn run_sink(
     tracing::info!(message = "Sink started.", backend = store.backend());
     newswire_store::service::run(bus, store, &settings.sink, metrics, health.clone(), shutdown).await?;
     health.set_not_ready("shut down");
+    Ok(())
+}
+
+/// Runs the query API (`api.listen`) until `shutdown`: it opens the store and NATS itself,
+/// and serves what it can meanwhile (see `newswire_api::run`).
+pub async fn run_api(
+    settings: &Settings,
+    registry: &Registry,
+    health: Health,
+    shutdown: CancellationToken,
+) -> Result<(), AppError> {
+    newswire_api::run(
+        &settings.api,
+        &settings.nats,
+        &settings.sink,
+        &settings.fetcher,
+        registry,
+        health,
+        shutdown,
+    )
+    .await?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use newswire_app::{Settings, shutdown_on_signals};
+use newswire_app::{Settings, run_api, shutdown_on_signals};
 use newswire_telemetry::{Health, Registry, init_logging, serve_admin};
 
 /// The newswire query API: articles, stories, search, sources and the live stream (SSE).
@@ -30,16 +30,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("admin server failed to start")?;
     tracing::info!(message = "Admin endpoints up.", addr = %admin.addr);
-    let result = newswire_api::run(
-        &settings.api,
-        &settings.nats,
-        &settings.sink,
-        &settings.fetcher,
-        &registry,
-        health,
-        shutdown.clone(),
-    )
-    .await;
+    let result = run_api(&settings, &registry, health, shutdown.clone()).await;
     shutdown.cancel();
     let _ = admin.task.await;
     result.context("api failed")

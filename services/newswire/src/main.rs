@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
-use newswire_app::{AppError, Settings, run_fetcher, run_processor, run_sink, serve};
+use newswire_app::{AppError, Settings, run_api, run_fetcher, run_processor, run_sink, serve};
 use newswire_telemetry::init_logging;
 
 #[derive(Parser)]
@@ -48,11 +48,14 @@ struct Cli {
 enum Command {
     /// Run the whole pipeline once on the bundled sample feeds and print the result.
     Demo(demo::DemoArgs),
-    /// Run fetcher, processor and sink in this process until Ctrl-C.
+    /// Run fetcher, processor, sink and the query API in this process until Ctrl-C.
     Run {
-        /// Address of /metrics, /healthz and /readyz for all three stages.
+        /// Address of /metrics, /healthz and /readyz for all of them.
         #[arg(long, default_value = "127.0.0.1:9100")]
         admin_listen: String,
+        /// Leave the query API out (it listens on `api.listen`, 127.0.0.1:8080 by default).
+        #[arg(long)]
+        no_api: bool,
     },
     /// Print every message published on SUBJECT (default: all articles), one per line.
     Tail {
@@ -158,10 +161,10 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Demo(args) => demo::run(cli.config, args).await,
-        Command::Run { admin_listen } => {
+        Command::Run { admin_listen, no_api } => {
             let settings = Settings::load(cli.config.as_deref())?;
             init_logging(&settings.log)?;
-            run_all(settings, &admin_listen).await?;
+            run_all(settings, &admin_listen, !no_api).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Tail { subject } => {
@@ -280,10 +283,11 @@ fn offline_settings(config: Option<&std::path::Path>) -> anyhow::Result<Settings
 /// ready only while all three are. The first stage to fail is reported at once, marks the
 /// service not ready, and stops the other two: the process then exits non-zero, so that a
 /// supervisor restarts it rather than leaving a pipeline with a dead stage.
-async fn run_all(settings: Settings, admin_listen: &str) -> anyhow::Result<()> {
+async fn run_all(settings: Settings, admin_listen: &str, with_api: bool) -> anyhow::Result<()> {
     let settings = &settings;
     serve(admin_listen, |registry, health, shutdown| async move {
         let parts = [health.component("fetcher"), health.component("processor"), health.component("sink")];
+        let api_part = with_api.then(|| health.component("api"));
         health.set_ready();
         let watch = |name: &'static str, part: &newswire_telemetry::Health, r: Result<(), AppError>| {
             if let Err(error) = &r {
@@ -293,7 +297,7 @@ async fn run_all(settings: Settings, admin_listen: &str) -> anyhow::Result<()> {
             }
             r
         };
-        let (f, p, s) = tokio::join!(
+        let (f, p, s, a) = tokio::join!(
             async {
                 let r = run_fetcher(settings, &registry, parts[0].clone(), false, shutdown.clone()).await;
                 watch("fetcher", &parts[0], r.map(|_| ()))
@@ -306,10 +310,16 @@ async fn run_all(settings: Settings, admin_listen: &str) -> anyhow::Result<()> {
                 let r = run_sink(settings, &registry, parts[2].clone(), shutdown.clone()).await;
                 watch("sink", &parts[2], r)
             },
+            async {
+                let Some(part) = &api_part else { return Ok(()) };
+                let r = run_api(settings, &registry, part.clone(), shutdown.clone()).await;
+                watch("api", part, r)
+            },
         );
         f?;
         p?;
-        s
+        s?;
+        a
     })
     .await?;
     Ok(())
