@@ -159,6 +159,39 @@ async fn newswire_run_stops_with_an_error_as_soon_as_one_stage_fails() {
     assert!(stderr.contains("no-such-feeds.toml"), "{stderr}");
 }
 
+/// The query API in `newswire run` is a stage like the others: an `api.listen` address that is
+/// taken stops the whole process with an error naming it, instead of a pipeline running on
+/// without its API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newswire_run_stops_when_the_api_cannot_listen() {
+    let nats = TestNats::start();
+    let dir = tempfile::tempdir().unwrap();
+    let feeds = dir.path().join("feeds.toml");
+    std::fs::write(&feeds, "").unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_addr = taken.local_addr().unwrap().to_string();
+    let child = service(
+        "newswire",
+        &[
+            ("NEWSWIRE_NATS__URL", nats.url()),
+            ("NEWSWIRE_FETCHER__FEEDS_FILE", feeds.display().to_string()),
+            ("NEWSWIRE_SINK__SQLITE_PATH", dir.path().join("a.db").display().to_string()),
+            ("NEWSWIRE_API__LISTEN", taken_addr.clone()),
+        ],
+    )
+    .args(["run", "--admin-listen", &free_addr()])
+    .spawn()
+    .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("newswire run kept running without its API")
+        .unwrap();
+    assert!(!out.status.success(), "exit status {}", out.status);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&taken_addr), "{stderr}");
+    drop(taken);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_the_guard_refuses_is_reported_and_the_other_feeds_run() {
     let nats = TestNats::start();

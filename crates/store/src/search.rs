@@ -347,7 +347,7 @@ impl DocTerms {
     }
 }
 
-/// A quoted tsvector/tsquery lexeme (quotes doubled, backslashes escaped).
+/// A quoted tsquery lexeme (quotes doubled, backslashes escaped).
 fn push_lexeme(out: &mut String, term: &str, marked: bool) {
     out.push('\'');
     if marked {
