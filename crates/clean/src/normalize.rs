@@ -72,7 +72,9 @@ fn normalize_once(input: &str) -> Normalized {
         Normalized { out: String::with_capacity(input.len()), pending_space: false, cased_other: false };
     // Most news text is already NFKC: skip the decomposition machinery then (the quick check
     // is exact when it says yes).
-    if unicode_normalization::is_nfkc_quick(input.chars()) == unicode_normalization::IsNormalized::Yes {
+    if input.chars().all(nfkc_stable)
+        || unicode_normalization::is_nfkc_quick(input.chars()) == unicode_normalization::IsNormalized::Yes
+    {
         input.chars().for_each(|c| out.push(c));
     } else {
         input.nfkc().for_each(|c| out.push(c));
@@ -181,6 +183,15 @@ impl Normalized {
     }
 }
 
+/// Characters NFKC leaves as they are wherever they stand: ASCII and the Arabic letters and
+/// punctuation have no compatibility mapping, combining class 0, and are never the second
+/// character of a composition. Checked before the quick check's table lookups, because most
+/// news text is made of nothing else.
+fn nfkc_stable(c: char) -> bool {
+    c.is_ascii()
+        || matches!(c, '\u{0621}'..='\u{063A}' | '\u{0641}'..='\u{064A}' | '\u{060C}' | '\u{061B}' | '\u{061F}')
+}
+
 /// Arabic letters (no case) and ASCII: the characters most text here is made of, answered
 /// without Unicode table lookups.
 fn fast_class(c: char) -> Option<bool> {
@@ -267,6 +278,19 @@ mod tests {
             let w = NormalizedWords::of(s);
             assert_eq!(w.text, normalize_for_matching(s), "{s:?}");
             assert_eq!(w.pieces.iter().map(|p| p.2 as usize).sum::<usize>(), s.split_whitespace().count());
+        }
+    }
+
+    #[test]
+    fn characters_taken_as_nfkc_stable_are_left_alone_in_any_pair() {
+        let stable: Vec<char> =
+            (0u32..0x0700).filter_map(char::from_u32).filter(|c| nfkc_stable(*c)).collect();
+        assert_eq!(stable.len(), 128 + 26 + 10 + 3, "ASCII, the Arabic letters and three marks");
+        for &a in &stable {
+            for &b in &stable {
+                let pair: String = [a, b].into_iter().collect();
+                assert_eq!(pair.nfkc().collect::<String>(), pair, "{a:?} {b:?}");
+            }
         }
     }
 

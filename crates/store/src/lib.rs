@@ -36,6 +36,22 @@ pub use settings::SinkSettings;
 pub use sqlite::SqliteStore;
 pub use store::{ArticleStore, Store, UpsertResult};
 
+/// Builds the search terms of `rows` on a blocking thread, rendered for a store by `render`,
+/// so that the database can work on the rows meanwhile. A panic there becomes a
+/// [`StoreError::Index`] of the batch when awaited, which the sink bisects like a rejected row.
+pub(crate) fn spawn_terms<T: Send + 'static>(
+    rows: &[&newswire_model::Article],
+    render: fn(&search::DocTerms) -> T,
+) -> tokio::task::JoinHandle<Vec<T>> {
+    let sources: Vec<search::TermSource> = rows.iter().map(|a| search::TermSource::of(a)).collect();
+    tokio::task::spawn_blocking(move || sources.iter().map(|s| render(&s.terms())).collect())
+}
+
+/// Waits for [`spawn_terms`].
+pub(crate) async fn built_terms<T>(terms: tokio::task::JoinHandle<Vec<T>>) -> Result<Vec<T>, StoreError> {
+    terms.await.map_err(|e| StoreError::Index(e.to_string()))
+}
+
 /// The article minus title and body, as stored in the `meta` column.
 pub(crate) fn meta_json(a: &newswire_model::Article) -> Result<String, StoreError> {
     let mut v = serde_json::to_value(a)?;

@@ -200,11 +200,9 @@ const UPSERT: &str = "INSERT INTO articles (id, canonical_url, source_id, title,
 /// of the batch's insert, large enough that per-statement overhead stays small.
 const PIPELINE_ROWS: usize = 64;
 
-/// Builds the binary tsvectors of `chunk`'s rows on a blocking thread (a panic there becomes a
-/// [`StoreError::Index`] of the batch, which the sink bisects like a rejected row).
-fn spawn_terms(chunk: &[&Article]) -> tokio::task::JoinHandle<Vec<TsVector>> {
-    let sources: Vec<search::TermSource> = chunk.iter().map(|a| search::TermSource::of(a)).collect();
-    tokio::task::spawn_blocking(move || sources.iter().map(|s| TsVector(s.terms().tsvector())).collect())
+/// The binary tsvectors of `chunk`'s rows, built while the previous chunk is inserted.
+fn spawn_tsvectors(chunk: &[&Article]) -> tokio::task::JoinHandle<Vec<TsVector>> {
+    crate::spawn_terms(chunk, |t| TsVector(t.tsvector()))
 }
 
 /// A `tsvector` in the binary wire format ([`search::DocTerms::tsvector`]), bound as is: the
@@ -324,10 +322,10 @@ impl ArticleStore for PgStore {
         // the insert (GIN postings, TOAST) then take a core each instead of taking turns.
         let mut returned: Vec<(String, bool, Option<String>)> = Vec::with_capacity(rows.len());
         let mut chunks = rows.chunks(PIPELINE_ROWS);
-        let mut next = chunks.next().map(|c| (c, spawn_terms(c)));
+        let mut next = chunks.next().map(|c| (c, spawn_tsvectors(c)));
         while let Some((chunk, terms)) = next.take() {
-            let vectors = terms.await.map_err(|e| StoreError::Index(e.to_string()))?;
-            next = chunks.next().map(|c| (c, spawn_terms(c)));
+            let vectors = crate::built_terms(terms).await?;
+            next = chunks.next().map(|c| (c, spawn_tsvectors(c)));
             let metas = chunk.iter().map(|a| meta_json(a)).collect::<Result<Vec<_>, _>>()?;
             returned.extend(
                 sqlx::query_as::<_, (String, bool, Option<String>)>(UPSERT)

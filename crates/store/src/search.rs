@@ -25,6 +25,7 @@ use newswire_clean::{NormalizedWords, normalize_for_matching};
 use newswire_enrich::Terms;
 use newswire_model::Lang;
 use rust_stemmers::{Algorithm, Stemmer};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// How much of the body is indexed: about the first three paragraphs of a wire story. The
 /// rest of the body is stored but not searchable (see MEASUREMENTS.md: indexing whole bodies
@@ -136,12 +137,6 @@ const ALGORITHMS: [Algorithm; 17] = [
     Algorithm::Tamil,
 ];
 
-/// The stemmer for an article's non-Arabic words: its language's, else English (news in
-/// Arabic quotes English names and terms far more than any other language).
-fn stemmer_for(lang: &Lang) -> Stemmer {
-    Stemmer::create(algorithm(lang.as_str()).unwrap_or(Algorithm::English))
-}
-
 /// The terms of one article, each once, in its best class.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DocTerms {
@@ -167,41 +162,35 @@ fn prefix(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// Pushes the distinct terms of `text` (any spelling) into `exact` / `skeletons`, skipping
-/// those already `seen` (in a stronger class).
-fn collect(
-    text: &str,
-    stemmer: &Stemmer,
-    exact: &mut Vec<String>,
-    skeletons: &mut Vec<String>,
-    seen: &mut Seen,
-) {
+/// Pushes the terms of `text` (any spelling) into `exact` / `skeletons`, repeats included:
+/// [`TermSource::terms`] keeps each once, in its best class.
+fn collect(text: &str, stemmer: &mut CachedStemmer, exact: &mut Vec<String>, skeletons: &mut Vec<String>) {
     // Word by word, each distinct written word once (words repeat): the same terms as
     // normalising the whole text, for a fraction of the work (the processor does the same).
     let words = NormalizedWords::of(text);
     let terms = Terms::of_words(&words);
-    let mut items: Vec<(&str, &str)> = terms.iter().map(|t| (t.stem, t.surface)).collect();
-    // Terms come in map order; sorted, the index text does not depend on hashing.
-    items.sort_unstable();
-    for (stem, surface) in items {
-        if is_arabic(stem) {
-            for form in arabic_forms(stem, surface) {
-                if seen.insert_exact(form) {
-                    exact.push(form.to_owned());
-                }
-                if let Some(s) = skeleton(form)
-                    && seen.insert_skeleton(&s)
-                {
-                    skeletons.push(s);
-                }
+    exact.reserve(2 * terms.len());
+    for t in terms.iter() {
+        if is_arabic(t.stem) {
+            for form in arabic_forms(t.stem, t.surface) {
+                exact.push(form.to_owned());
+                skeletons.extend(skeleton(form));
             }
         } else {
-            let s = stemmer.stem(stem);
-            if seen.insert_exact(&s) {
-                exact.push(s.into_owned());
-            }
+            exact.push(stemmer.stem(t.stem));
         }
     }
+}
+
+/// Keeps the first of each term in `terms` and drops those `stronger` has: a term is indexed
+/// once, in its best class.
+fn distinct(terms: &mut Vec<String>, stronger: &FxHashSet<&str>) {
+    let keep: Vec<bool> = {
+        let mut seen: FxHashSet<&str> = FxHashSet::with_capacity_and_hasher(terms.len(), Default::default());
+        terms.iter().map(|t| !stronger.contains(t.as_str()) && seen.insert(t.as_str())).collect()
+    };
+    let mut keep = keep.into_iter();
+    terms.retain(|_| keep.next().unwrap_or(false));
 }
 
 /// The forms an Arabic term is indexed and looked up under: its stem and the word as written
@@ -211,19 +200,49 @@ fn arabic_forms<'a>(stem: &'a str, surface: &'a str) -> impl Iterator<Item = &'a
     std::iter::once(stem).chain((surface != stem).then_some(surface))
 }
 
-/// The terms already placed, so that a term is indexed once, in its best class.
-#[derive(Default)]
-struct Seen {
-    exact: std::collections::HashSet<String>,
-    skeleton: std::collections::HashSet<String>,
+/// Stems kept per thread and algorithm before the cache starts over: about a newsroom's
+/// working vocabulary, a few MB at most.
+const STEM_CACHE_WORDS: usize = 32_768;
+
+std::thread_local! {
+    /// Snowball stems of the words seen lately, one map per entry of [`ALGORITHMS`]. News
+    /// repeats its vocabulary across articles, and a lookup costs a fraction of stemming
+    /// (stemming was a sixth of building an article's terms).
+    static STEMS: std::cell::RefCell<Vec<FxHashMap<Box<str>, Box<str>>>> =
+        std::cell::RefCell::new(vec![FxHashMap::default(); ALGORITHMS.len()]);
 }
 
-impl Seen {
-    fn insert_exact(&mut self, t: &str) -> bool {
-        !self.exact.contains(t) && self.exact.insert(t.to_owned())
+/// A Snowball stemmer that remembers its answers ([`STEMS`]).
+struct CachedStemmer {
+    stemmer: Stemmer,
+    /// Its algorithm's index in [`ALGORITHMS`].
+    index: usize,
+}
+
+impl CachedStemmer {
+    /// The stemmer for an article's non-Arabic words: its language's, else English (news in
+    /// Arabic quotes English names and terms far more than any other language).
+    fn for_language(lang: &Lang) -> Self {
+        let algorithm = algorithm(lang.as_str()).unwrap_or(Algorithm::English);
+        let index = ALGORITHMS.iter().position(|a| *a == algorithm).unwrap_or(0);
+        Self { stemmer: Stemmer::create(algorithm), index }
     }
-    fn insert_skeleton(&mut self, t: &str) -> bool {
-        !self.skeleton.contains(t) && self.skeleton.insert(t.to_owned())
+
+    fn stem(&mut self, word: &str) -> String {
+        STEMS.with_borrow_mut(|maps| {
+            let Some(map) = maps.get_mut(self.index) else {
+                return self.stemmer.stem(word).into_owned();
+            };
+            if let Some(stem) = map.get(word) {
+                return stem.to_string();
+            }
+            let stem = self.stemmer.stem(word).into_owned();
+            if map.len() >= STEM_CACHE_WORDS {
+                map.clear();
+            }
+            map.insert(word.into(), stem.as_str().into());
+            stem
+        })
     }
 }
 
@@ -268,11 +287,17 @@ impl TermSource {
 
     /// The terms: see the module documentation.
     pub fn terms(&self) -> DocTerms {
-        let stemmer = stemmer_for(&self.language);
+        let mut stemmer = CachedStemmer::for_language(&self.language);
         let mut out = DocTerms::default();
-        let mut seen = Seen::default();
-        collect(&self.strong, &stemmer, &mut out.exact_strong, &mut out.skeleton_strong, &mut seen);
-        collect(&self.weak, &stemmer, &mut out.exact_weak, &mut out.skeleton_weak, &mut seen);
+        collect(&self.strong, &mut stemmer, &mut out.exact_strong, &mut out.skeleton_strong);
+        collect(&self.weak, &mut stemmer, &mut out.exact_weak, &mut out.skeleton_weak);
+        let none = FxHashSet::default();
+        distinct(&mut out.exact_strong, &none);
+        distinct(&mut out.skeleton_strong, &none);
+        let strong: FxHashSet<&str> = out.exact_strong.iter().map(String::as_str).collect();
+        distinct(&mut out.exact_weak, &strong);
+        let strong: FxHashSet<&str> = out.skeleton_strong.iter().map(String::as_str).collect();
+        distinct(&mut out.skeleton_weak, &strong);
         out
     }
 }
@@ -537,6 +562,72 @@ mod tests {
         assert_eq!(weight("~بتن"), Some(1));
         assert!(decoded.iter().all(|(_, _, p)| (1..=MAX_POSITION).contains(p)));
         assert_eq!(DocTerms::default().tsvector(), 0i32.to_be_bytes(), "no terms: an empty tsvector");
+    }
+
+    #[test]
+    fn document_terms_hold_each_term_once_in_its_best_class() {
+        let source = TermSource {
+            language: Lang::parse("ar").unwrap(),
+            strong: "بوتين يتصل بترامب\nTalks".into(),
+            weak: "قال بوتين إن بوتن والرئيس ترمب والرئيس ترامب talks talk محادثات".into(),
+        };
+        let terms = source.terms();
+        for (name, class) in [
+            ("exact_strong", &terms.exact_strong),
+            ("exact_weak", &terms.exact_weak),
+            ("skeleton_strong", &terms.skeleton_strong),
+            ("skeleton_weak", &terms.skeleton_weak),
+        ] {
+            let mut distinct = class.clone();
+            distinct.sort();
+            distinct.dedup();
+            assert_eq!(distinct.len(), class.len(), "{name} repeats a term: {class:?}");
+        }
+        assert!(
+            terms.exact_strong.contains(&"بوتين".to_owned())
+                && terms.exact_strong.contains(&"talk".to_owned())
+        );
+        for t in &terms.exact_weak {
+            assert!(!terms.exact_strong.contains(t), "{t} is strong and weak");
+        }
+        for t in &terms.skeleton_weak {
+            assert!(!terms.skeleton_strong.contains(t), "skeleton {t} is strong and weak");
+        }
+        // Only the weak fields have these.
+        assert!(terms.exact_weak.contains(&"بوتن".to_owned()), "{:?}", terms.exact_weak);
+        assert!(terms.exact_weak.contains(&"رييس".to_owned()), "{:?}", terms.exact_weak);
+        // بوتن's skeleton is بوتين's, already strong.
+        assert!(
+            terms.skeleton_strong.contains(&"بتن".to_owned())
+                && !terms.skeleton_weak.contains(&"بتن".to_owned())
+        );
+    }
+
+    #[test]
+    fn remembered_stems_are_each_languages_own() {
+        let mut en = CachedStemmer::for_language(&Lang::parse("en").unwrap());
+        let mut fr = CachedStemmer::for_language(&Lang::parse("fr").unwrap());
+        let mut other = CachedStemmer::for_language(&Lang::parse("sw").unwrap());
+        let english = Stemmer::create(Algorithm::English);
+        let french = Stemmer::create(Algorithm::French);
+        let words = ["nationales", "continuellement", "running", "talks", "généralement"];
+        // Twice: the second round is answered from the cache.
+        for _ in 0..2 {
+            for w in words {
+                assert_eq!(en.stem(w), english.stem(w), "en {w}");
+                assert_eq!(fr.stem(w), french.stem(w), "fr {w}");
+                assert_eq!(
+                    other.stem(w),
+                    english.stem(w),
+                    "a language without Snowball stems as English: {w}"
+                );
+            }
+        }
+        assert_ne!(
+            english.stem("généralement"),
+            french.stem("généralement"),
+            "the words tell the languages apart"
+        );
     }
 
     #[test]
