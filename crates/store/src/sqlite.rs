@@ -24,11 +24,11 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
-/// Times are stored as RFC 3339 UTC text with milliseconds: one fixed width, so that text
-/// order is time order (lists sort on it).
 /// WAL pages written before SQLite checkpoints them into the database file.
 const WAL_CHECKPOINT_PAGES: u64 = 16_384;
 
+/// Times are stored as RFC 3339 UTC text with milliseconds: one fixed width, so that text
+/// order is time order (lists sort on it).
 fn ts(t: chrono::DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
@@ -56,7 +56,6 @@ impl SqliteStore {
             .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES.to_string())
             .pragma("journal_size_limit", (WAL_CHECKPOINT_PAGES * 4096).to_string())
             .busy_timeout(Duration::from_secs(10));
-
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .connect_with(opts)
