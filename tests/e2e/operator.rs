@@ -150,13 +150,19 @@ async fn newswire_run_stops_with_an_error_as_soon_as_one_stage_fails() {
     .spawn()
     .unwrap();
     // The fetcher fails at once; the processor and sink would run on, ready, for ever.
+    let stderr = exits_with_error(child, "newswire run kept running with a failed stage").await;
+    assert!(stderr.contains("no-such-feeds.toml"), "{stderr}");
+}
+
+/// Waits (30 s at most) for `child` to exit, asserts that it failed, and returns its stderr;
+/// `still_running` is the panic message when it does not exit.
+async fn exits_with_error(child: tokio::process::Child, still_running: &str) -> String {
     let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
         .await
-        .expect("newswire run kept running with a failed stage")
+        .expect(still_running)
         .unwrap();
     assert!(!out.status.success(), "exit status {}", out.status);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("no-such-feeds.toml"), "{stderr}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// The query API in `newswire run` is a stage like the others: an `api.listen` address that is
@@ -182,12 +188,7 @@ async fn newswire_run_stops_when_the_api_cannot_listen() {
     .args(["run", "--admin-listen", &free_addr()])
     .spawn()
     .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("newswire run kept running without its API")
-        .unwrap();
-    assert!(!out.status.success(), "exit status {}", out.status);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = exits_with_error(child, "newswire run kept running without its API").await;
     assert!(stderr.contains(&taken_addr), "{stderr}");
     drop(taken);
 }

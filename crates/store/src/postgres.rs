@@ -125,9 +125,11 @@ impl PgStore {
 
     /// The final page of a search among the newest [`search::SEARCH_CANDIDATES`] matches at or
     /// after `bound` (all matches when `None`), each row with the number of candidates found.
+    /// Rows are found with `match_query` and ranked with `rank_query` (see
+    /// [`search::match_tsquery`]).
     async fn search_candidates(
         &self,
-        tsquery: &str,
+        (rank_query, match_query): (&str, &str),
         filter: &ArticleFilter,
         bound: Option<DateTime<Utc>>,
         limit: u32,
@@ -136,7 +138,7 @@ impl PgStore {
             "SELECT a.title, a.body, a.meta::text AS meta, c.score, c.candidates
              FROM (SELECT m.id, m.sort_at, ts_rank('{0.05, 0.1, 0.4, 1.0}', m.search, ",
         );
-        q.push_bind(tsquery.to_owned()).push(
+        q.push_bind(rank_query.to_owned()).push(
             "::tsquery)::float8 AS score, count(*) OVER () AS candidates
                    FROM (SELECT a.id, a.sort_at, a.search FROM ",
         );
@@ -145,7 +147,7 @@ impl PgStore {
         // test row after row (its estimate of a query's matches can be far off), 100,000 rows
         // for two Arabic words. Apart, it fetches the matches the two indexes agree on.
         q.push("(SELECT a.id, a.sort_at, a.search FROM articles a WHERE a.search @@ ");
-        q.push_bind(tsquery.to_owned()).push("::tsquery");
+        q.push_bind(match_query.to_owned()).push("::tsquery");
         push_article_filter(&mut q, filter);
         if let Some(t) = bound {
             q.push(" AND a.sort_at >= ").push_bind(t);
@@ -744,7 +746,9 @@ impl ArticleQueries for PgStore {
         // and only the matches inside are read; a window that yields fewer than
         // SEARCH_CANDIDATES matches grows by their density until it covers the store. Each
         // window is the newest rows, so a full window's candidates are the newest overall.
-        let tsquery = search::tsquery(&words);
+        // Matched with the slim query (fewer GIN posting lists, the same rows), ranked with
+        // every form.
+        let (rank_query, match_query) = (search::tsquery(&words), search::match_tsquery(&words));
         let mut window = SEARCH_FIRST_WINDOW;
         // The planner's row count: a window past it is the whole store, found without walking
         // the time index to its end. A shortcut only, the result stays exact: a stale count
@@ -766,7 +770,7 @@ impl ArticleQueries for PgStore {
                 Some(n) if n > 0.0 && window as f64 >= n * 1.1 => None,
                 _ => self.window_start(filter, window).await?,
             };
-            let rows = self.search_candidates(&tsquery, filter, bound, limit).await?;
+            let rows = self.search_candidates((&rank_query, &match_query), filter, bound, limit).await?;
             let found: i64 = match rows.first() {
                 Some(r) => r.try_get("candidates").map_err(StoreError::pg)?,
                 None => 0,

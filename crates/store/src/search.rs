@@ -13,7 +13,10 @@
 //! - an Arabic-script term is indexed under its stem and its written form (the *exact*
 //!   forms: clitic stripping cannot tell a clitic from a first letter) and their [`skeleton`]s
 //!   (long vowels removed), so that spellings that differ only in written long vowels
-//!   (بوتين / بوتن, ترامب / ترمب) meet;
+//!   (بوتين / بوتن, ترامب / ترمب) meet. In the weak fields only the skeletons go in (or the
+//!   exact form, for a term too short to have one): a query looks every form up by its
+//!   skeleton, so recall is the same, and the weak fields, most of an Arabic article's words,
+//!   cost half the postings; what is lost is the exact-over-skeleton rank within weak text;
 //! - any other term is stemmed with the Snowball algorithm of the article's language (English
 //!   when the language has none), so that "talks" finds "talk".
 //!
@@ -162,9 +165,28 @@ fn prefix(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+/// How an Arabic form goes into a class pair (see [`collect`]).
+#[derive(Clone, Copy)]
+enum ArabicForms {
+    /// Its exact form and its skeleton: the strong fields, where an exact spelling ranks
+    /// above a skeleton-only match.
+    ExactAndSkeleton,
+    /// Its skeleton alone, or its exact form when it has none: the weak fields. A query looks
+    /// up every form's skeleton as well, and equal forms have equal skeletons, so the exact
+    /// form adds no match, only rank; in the weak fields, about nine in ten of the lexemes,
+    /// that rank is not worth a second GIN or FTS5 posting per word.
+    SkeletonOnly,
+}
+
 /// Pushes the terms of `text` (any spelling) into `exact` / `skeletons`, repeats included:
 /// [`TermSource::terms`] keeps each once, in its best class.
-fn collect(text: &str, stemmer: &mut CachedStemmer, exact: &mut Vec<String>, skeletons: &mut Vec<String>) {
+fn collect(
+    text: &str,
+    arabic: ArabicForms,
+    stemmer: &mut CachedStemmer,
+    exact: &mut Vec<String>,
+    skeletons: &mut Vec<String>,
+) {
     // Word by word, each distinct written word once (words repeat): the same terms as
     // normalising the whole text, for a fraction of the work (the processor does the same).
     let words = NormalizedWords::of(text);
@@ -173,8 +195,13 @@ fn collect(text: &str, stemmer: &mut CachedStemmer, exact: &mut Vec<String>, ske
     for t in terms.iter() {
         if is_arabic(t.stem) {
             for form in arabic_forms(t.stem, t.surface) {
-                exact.push(form.to_owned());
-                skeletons.extend(skeleton(form));
+                match (arabic, skeleton(form)) {
+                    (ArabicForms::SkeletonOnly, Some(s)) => skeletons.push(s),
+                    (_, s) => {
+                        exact.push(form.to_owned());
+                        skeletons.extend(s);
+                    }
+                }
             }
         } else {
             exact.push(stemmer.stem(t.stem));
@@ -289,8 +316,9 @@ impl TermSource {
     pub fn terms(&self) -> DocTerms {
         let mut stemmer = CachedStemmer::for_language(&self.language);
         let mut out = DocTerms::default();
-        collect(&self.strong, &mut stemmer, &mut out.exact_strong, &mut out.skeleton_strong);
-        collect(&self.weak, &mut stemmer, &mut out.exact_weak, &mut out.skeleton_weak);
+        let (strong, weak) = (ArabicForms::ExactAndSkeleton, ArabicForms::SkeletonOnly);
+        collect(&self.strong, strong, &mut stemmer, &mut out.exact_strong, &mut out.skeleton_strong);
+        collect(&self.weak, weak, &mut stemmer, &mut out.exact_weak, &mut out.skeleton_weak);
         let none = FxHashSet::default();
         distinct(&mut out.exact_strong, &none);
         distinct(&mut out.skeleton_strong, &none);
@@ -439,25 +467,36 @@ pub fn query_words(query: &str, languages: &[Lang]) -> Vec<QueryWord> {
         .collect()
 }
 
-/// PostgreSQL `tsquery` input for [`query_words`]: `('a' | '~s') & ('b' | 'c')`.
+/// PostgreSQL `tsquery` input for [`query_words`], every form of every word: `('a' | '~s') &
+/// ('b' | 'c')`. The ranking query: an exact form's match weighs more than its skeleton's.
 pub fn tsquery(words: &[QueryWord]) -> String {
+    build_tsquery(words, |_| true)
+}
+
+/// PostgreSQL `tsquery` input that matches the same articles as [`tsquery`] with fewer
+/// lexemes: an Arabic exact form that has a skeleton is left out, because wherever the form
+/// is indexed its skeleton is too (strong fields hold both, weak fields the skeleton alone,
+/// and rows indexed before that held both everywhere). A GIN scan reads a posting list per
+/// lexeme, and the left-out exact lists are subsets of their skeletons' lists: this query
+/// reads about half the entries for an Arabic word and finds the same rows.
+pub fn match_tsquery(words: &[QueryWord]) -> String {
+    build_tsquery(words, |exact| !is_arabic(exact) || skeleton(exact).is_none())
+}
+
+/// `tsquery` text over each word's exact forms that `keep_exact` keeps and all its skeletons.
+fn build_tsquery(words: &[QueryWord], keep_exact: impl Fn(&str) -> bool) -> String {
     let mut out = String::new();
     for (i, w) in words.iter().enumerate() {
         if i > 0 {
             out.push_str(" & ");
         }
         out.push('(');
-        let mut first = true;
-        for e in &w.exact {
-            if !first {
+        let exact = w.exact.iter().filter(|e| keep_exact(e)).map(|e| (e, false));
+        for (j, (term, marked)) in exact.chain(w.skeletons.iter().map(|s| (s, true))).enumerate() {
+            if j > 0 {
                 out.push_str(" | ");
             }
-            first = false;
-            push_lexeme(&mut out, e, false);
-        }
-        for s in &w.skeletons {
-            out.push_str(" | ");
-            push_lexeme(&mut out, s, true);
+            push_lexeme(&mut out, term, marked);
         }
         out.push(')');
     }
@@ -593,14 +632,39 @@ mod tests {
         for t in &terms.skeleton_weak {
             assert!(!terms.skeleton_strong.contains(t), "skeleton {t} is strong and weak");
         }
-        // Only the weak fields have these.
-        assert!(terms.exact_weak.contains(&"بوتن".to_owned()), "{:?}", terms.exact_weak);
+        // In the weak fields an Arabic form goes in as its skeleton alone, and as written
+        // only when it has none (رييس: too few consonants).
+        assert!(!terms.exact_weak.contains(&"بوتن".to_owned()), "{:?}", terms.exact_weak);
+        assert!(!terms.exact_weak.contains(&"محادثات".to_owned()), "{:?}", terms.exact_weak);
+        assert!(terms.skeleton_weak.contains(&"محدثت".to_owned()), "{:?}", terms.skeleton_weak);
         assert!(terms.exact_weak.contains(&"رييس".to_owned()), "{:?}", terms.exact_weak);
         // بوتن's skeleton is بوتين's, already strong.
         assert!(
             terms.skeleton_strong.contains(&"بتن".to_owned())
                 && !terms.skeleton_weak.contains(&"بتن".to_owned())
         );
+    }
+
+    /// A word of the weak fields is found by every query the exact and skeleton forms would
+    /// find: by its own spelling, a long-vowel variant, with and without a clitic.
+    #[test]
+    fn weak_fields_find_what_exact_forms_would() {
+        let ar = Lang::parse("ar").unwrap();
+        let weak = "قال بوتن للصحفيين إن المحادثات مع ترامب والكرملين بدأت في الرياض";
+        let source = TermSource { language: ar.clone(), strong: "خبر".into(), weak: weak.into() };
+        let terms = source.terms();
+        let found = |query: &str| {
+            query_words(query, std::slice::from_ref(&ar)).iter().all(|w| {
+                w.exact.iter().any(|e| terms.exact_weak.contains(e))
+                    || w.skeletons.iter().any(|s| terms.skeleton_weak.contains(s))
+            })
+        };
+        for query in
+            ["بوتن", "بوتين", "ترامب", "ترمب", "محادثات", "المحادثات", "الكرملين", "كرملين", "الرياض"]
+        {
+            assert!(found(query), "{query} not found in {terms:?}");
+        }
+        assert!(!found("غواصة"), "a word the text does not have");
     }
 
     #[test]
@@ -640,5 +704,23 @@ mod tests {
         assert_eq!(latin.exact[0], "talk");
         assert!(query_words("في من the", &[]).is_empty());
         assert_eq!(tsquery(&query_words("ترمب", &[])), "('ترمب' | '~ترمب')");
+        assert_eq!(match_tsquery(&query_words("ترمب", &[])), "('~ترمب')");
+    }
+
+    /// The matching query leaves out exactly the Arabic forms whose skeleton it holds, and
+    /// keeps Latin stems and Arabic terms too short for a skeleton.
+    #[test]
+    fn the_matching_query_keeps_a_form_or_its_skeleton() {
+        let words = query_words("المحادثات مع بوتين talks", &[]);
+        let (full, slim) = (tsquery(&words), match_tsquery(&words));
+        assert!(full.contains("'المحادثات'") && full.contains("'بوتين'"), "{full}");
+        assert!(!slim.contains("'المحادثات'") && !slim.contains("'بوتين'"), "{slim}");
+        assert!(slim.contains("'~محدثت'") && slim.contains("'~بتن'"), "{slim}");
+        assert!(slim.contains("'talk'"), "{slim}");
+        assert_eq!(slim.matches(" & ").count(), full.matches(" & ").count(), "{slim}");
+        // A word too short for a skeleton is matched by its written form.
+        let short = query_words("رئيس", &[]);
+        assert_eq!(match_tsquery(&short), tsquery(&short));
+        assert!(!match_tsquery(&short).contains('~'), "{}", match_tsquery(&short));
     }
 }
