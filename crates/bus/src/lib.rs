@@ -43,7 +43,7 @@ pub use crash::CrashGuard;
 pub use dlq::{DeadLetter, DlqError, DlqFilter, REQUEUED_FROM_HEADER, Requeued};
 pub use error::{BusError, BusErrorKind, Source};
 pub use kv::{KvBucket, KvBucketName, KvChange};
-pub use local_server::{LocalNatsServer, find_nats_server};
+pub use local_server::{LocalNatsServer, find_nats_server, nats_answers};
 pub use range::{NewsStream, RangeEnd, RangeReader, RangeStart, StoredMessage, StreamState};
 pub use replay::Replayed;
 pub use settings::{BusSettings, StreamSettings};

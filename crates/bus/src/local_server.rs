@@ -1,3 +1,4 @@
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -29,10 +30,20 @@ impl LocalNatsServer {
         let binary = find_nats_server().ok_or_else(|| {
             BusError::LocalServer(format!("nats-server not found; install it with: {INSTALL_HINT}"))
         })?;
-        let port = free_port()?;
-        let mut server = Self { child: None, binary, port, store_dir: store_dir.to_owned() };
-        server.spawn()?;
-        Ok(server)
+        // A free port can be taken between our probe and the server's bind (by another test's
+        // server, or by an outgoing connection's source port): the server then exits at
+        // start-up, and a new port is tried.
+        let mut last = None;
+        for _ in 0..3 {
+            let port = free_port()?;
+            let mut server =
+                Self { child: None, binary: binary.clone(), port, store_dir: store_dir.to_owned() };
+            match server.spawn() {
+                Ok(()) => return Ok(server),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| BusError::LocalServer("nats-server did not start".into())))
     }
 
     /// `nats://127.0.0.1:<port>`.
@@ -74,7 +85,7 @@ impl LocalNatsServer {
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            if nats_answers(addr) {
                 return Ok(());
             }
             if let Some(child) = self.child.as_mut()
@@ -97,6 +108,24 @@ impl Drop for LocalNatsServer {
     }
 }
 
+/// Whether a NATS server answers on `addr`: it accepts a connection and sends its `INFO` line.
+///
+/// Accepting alone is not enough: a connect to a local port nobody listens on yet can succeed
+/// by connecting to itself (TCP self-connect: the kernel picked that very port as the source),
+/// and it then holds the port, so the server's bind fails and it exits. A server speaks first.
+pub fn nats_answers(addr: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    if stream.local_addr().ok() == Some(addr) {
+        return false;
+    }
+    let mut first = [0u8; 4];
+    stream.set_read_timeout(Some(Duration::from_secs(2))).is_ok()
+        && stream.read_exact(&mut first).is_ok()
+        && &first == b"INFO"
+}
+
 /// Where `nats-server` is: `$NEWSWIRE_NATS_SERVER`, then `PATH`, then `/usr/sbin`,
 /// `/usr/local/bin`, `/usr/bin` (Debian's package installs outside a non-root `PATH`).
 pub fn find_nats_server() -> Option<PathBuf> {
@@ -115,4 +144,37 @@ fn free_port() -> Result<u16, BusError> {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .map_err(|e| BusError::LocalServer(format!("no free port: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    /// A port that accepts but does not speak NATS is not a ready server (as a self-connected
+    /// socket is not); one that sends `INFO` first is.
+    #[test]
+    fn only_a_server_that_sends_info_answers() {
+        for (greeting, ready) in
+            [(&b""[..], false), (&b"-ERR 'no'\r\n"[..], false), (&b"INFO {}\r\n"[..], true)]
+        {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = std::thread::spawn(move || {
+                let (mut conn, _) = listener.accept().unwrap();
+                conn.write_all(greeting).unwrap();
+                if greeting.is_empty() {
+                    // Silent and open until the probe gives up: a closed socket would fail
+                    // the read on its own.
+                    std::thread::sleep(Duration::from_millis(2500));
+                }
+            });
+            assert_eq!(nats_answers(addr), ready, "greeting {:?}", String::from_utf8_lossy(greeting));
+            server.join().unwrap();
+        }
+        // Nobody listening.
+        let free = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        assert!(!nats_answers(free));
+    }
 }

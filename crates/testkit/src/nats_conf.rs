@@ -47,7 +47,7 @@ impl ConfiguredNats {
         let deadline = Instant::now() + Duration::from_secs(15);
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         loop {
-            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            if newswire_bus::nats_answers(addr) {
                 break;
             }
             let exited = child.try_wait().ok().flatten();
