@@ -316,6 +316,14 @@ impl Bus {
         self.publish_json(self.subjects.stories(&event.language), &event.msg_id(), event).await
     }
 
+    /// Sends a story event like [`publish_story_event`](Self::publish_story_event) without
+    /// waiting for the ack, so that a page of events costs one round trip, not one each.
+    pub async fn send_story_event(&self, event: &StoryEvent) -> Result<PendingPublish, BusError> {
+        let subject = self.subjects.stories(&event.language);
+        let ack = self.send_json(subject.clone(), &event.msg_id(), event).await?;
+        Ok(PendingPublish { subject, ack })
+    }
+
     async fn publish_json<T: Serialize>(
         &self,
         subject: String,

@@ -306,11 +306,12 @@ async fn publish_due(bus: &Bus, store: &Store, metrics: &StoryEventMetrics, budg
 }
 
 /// Publishes the story events due in `store`'s outbox, oldest first, each with `Nats-Msg-Id`
-/// `<story_id>:<version>`, and marks them published; pages of 256 until the outbox is empty
-/// or `budget` is spent. The first failed publish ends the round (the server is most likely
-/// unreachable): what was published before it is marked, the rest stays due. A crash between
-/// a publish and its marking republishes the event later, which JetStream drops inside its
-/// duplicate window and a consumer recognises by its `version` outside it.
+/// `<story_id>:<version>`, and marks them published; pages of 256, each sent at once and then
+/// acked, until the outbox is empty or `budget` is spent. A failed publish ends the round
+/// after its page (the server is most likely unreachable): the page's acked events are
+/// marked, the rest stays due. A crash between a publish and its marking republishes the
+/// event later, which JetStream drops inside its duplicate window and a consumer recognises
+/// by its `version` outside it.
 pub async fn publish_story_events<Q: ArticleQueries>(
     bus: &Bus,
     store: &Q,
@@ -329,21 +330,32 @@ pub async fn publish_story_events<Q: ArticleQueries>(
             }
         };
         let full = changes.len() >= STORY_PAGE as usize;
-        let mut marked = Vec::with_capacity(changes.len());
+        // The page is sent at once and its acks awaited after: one round trip per page, not
+        // one per event (a drain creates nearly one story per article).
+        let mut sent = Vec::with_capacity(changes.len());
         let mut failed = false;
         for change in &changes {
             let event = story_event(change);
-            match bus.publish_story_event(&event).await {
+            match bus.send_story_event(&event).await {
+                Ok(pending) => sent.push((event, pending)),
+                Err(error) => {
+                    story_event_failed(metrics, &mut done, &event, &error);
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        let mut marked = Vec::with_capacity(sent.len());
+        for (event, pending) in sent {
+            match pending.acked().await {
                 Ok(_) => {
                     metrics.published.inc();
                     marked.push((event.story_id, event.version));
                 }
+                // The others of the page may still be acked: each stands alone.
                 Err(error) => {
-                    metrics.failed.inc();
-                    done.failed += 1;
-                    tracing::warn!(message = "Publishing a story event failed; it stays due.", %error, story_id = %event.story_id, version = event.version);
+                    story_event_failed(metrics, &mut done, &event, &error);
                     failed = true;
-                    break;
                 }
             }
         }
@@ -363,6 +375,17 @@ pub async fn publish_story_events<Q: ArticleQueries>(
             return done;
         }
     }
+}
+
+fn story_event_failed(
+    metrics: &StoryEventMetrics,
+    done: &mut StoryEventsPublished,
+    event: &StoryEvent,
+    error: &newswire_bus::BusError,
+) {
+    metrics.failed.inc();
+    done.failed += 1;
+    tracing::warn!(message = "Publishing a story event failed; it stays due.", %error, story_id = %event.story_id, version = event.version);
 }
 
 /// The event of a story change.

@@ -8,6 +8,10 @@ use clap::Parser;
 use newswire_app::{Settings, run_api, shutdown_on_signals};
 use newswire_telemetry::{Health, Registry, init_logging, serve_admin};
 
+/// mimalloc: glibc malloc and free took a fifth of the processor's CPU (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The newswire query API: articles, stories, search, sources and the live stream (SSE).
 #[derive(Debug, Parser)]
 #[command(name = "newswire-api", version)]

@@ -8,6 +8,10 @@ use clap::Parser;
 use newswire_app::{Settings, run_fetcher, serve};
 use newswire_telemetry::init_logging;
 
+/// mimalloc: glibc malloc and free took a fifth of the processor's CPU (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The newswire fetcher: polls the feeds (the registry, seeded from the feeds file) and
 /// publishes new and changed entries as raw items on NATS JetStream.
 #[derive(Debug, Parser)]

@@ -8,6 +8,10 @@ use clap::Parser;
 use newswire_app::{Settings, run_processor, serve};
 use newswire_telemetry::init_logging;
 
+/// mimalloc: glibc malloc and free took a fifth of the processor's CPU (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The newswire processor: cleans, deduplicates and enriches raw items and publishes them as
 /// articles. Replicas elect one active processor; the others wait as standbys.
 #[derive(Debug, Parser)]

@@ -9,6 +9,10 @@ use clap::Parser;
 use newswire_app::{Settings, run_sink, serve};
 use newswire_telemetry::init_logging;
 
+/// mimalloc: glibc malloc and free took a fifth of the processor's CPU (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The newswire sink: stores articles in SQLite or PostgreSQL (acking each after its commit)
 /// and publishes story events.
 #[derive(Debug, Parser)]

@@ -23,6 +23,10 @@ use chrono::Utc;
 use newswire_model::{ArticleId, Category, RawItem, SCHEMA_VERSION, SourceId};
 use newswire_process::{Analysis, Outcome, Processor, ProcessorSettings, analyze_batch};
 
+/// The processor's allocator, so that memory per article is what the service holds.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A small deterministic generator (SplitMix64), so runs are comparable.
 struct Rng(u64);
 

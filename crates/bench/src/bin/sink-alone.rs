@@ -18,6 +18,10 @@ use newswire_store::{ArticleStore, PgStore, SqliteStore};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
+/// The sink's allocator, so that the client side costs what it costs in the service.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The sink's default `batch_size`.
 const BATCH: usize = 256;
 

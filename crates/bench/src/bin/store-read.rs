@@ -31,6 +31,10 @@ use newswire_store::{ArticleFilter, ArticleQueries, ArticleStore, PgStore, Sqlit
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
+/// The sink's allocator, so that the client side costs what it costs in the service.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BATCH: usize = 256;
 
 const ENGLISH: &str = "the minister said on Sunday that talks between Russia and United States would \
