@@ -43,8 +43,8 @@ enum Step {
 ///
 /// Per batch: decode; drop ids already decided (before any cleaning); analyse the rest on
 /// every core, off the async runtime; decide each in input order (exact, near, story) and
-/// send its article without waiting; then, in a separate task, await the acks in order and
-/// ack each message only once its article is stored by JetStream. While those acks are
+/// send its article without waiting; then, in a separate task, await the batch's acks
+/// together and ack each message only once its article is stored by JetStream. While those acks are
 /// awaited, the next batch is already being analysed.
 ///
 /// A message that does not decode is dead-lettered at once; one whose article cannot be
@@ -278,9 +278,12 @@ pub async fn run_with(
             }
             let (metrics, processor) = (metrics.clone(), processor.clone());
             ackers.spawn(async move {
-                for step in steps {
-                    finish(step, &metrics, &processor).await;
-                }
+                // Together, not one by one: an ack's timeout runs from when it is awaited, so
+                // with the server gone a batch would wait one timeout per article.
+                futures_util::future::join_all(
+                    steps.into_iter().map(|step| finish(step, &metrics, &processor)),
+                )
+                .await;
                 drop(permit);
             });
             while ackers.try_join_next().is_some() {}

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use newswire_bus::{Bus, ConsumerRole, Delivery, decode_batch};
+use newswire_bus::{Bus, ConsumerRole, Delivery, PendingPublish, decode_batch};
 use newswire_model::{Article, SCHEMA_VERSION, StoryEvent, StoryEventKind};
 use newswire_telemetry::Health;
 use newswire_telemetry::metrics::{SinkMetrics, StoryEventMetrics};
@@ -345,9 +345,13 @@ pub async fn publish_story_events<Q: ArticleQueries>(
                 }
             }
         }
-        let mut marked = Vec::with_capacity(sent.len());
-        for (event, pending) in sent {
-            match pending.acked().await {
+        // Awaited together: an ack's timeout runs from when it is awaited, so one by one a
+        // page would wait 256 timeouts while the server is away.
+        let (events, pending): (Vec<StoryEvent>, Vec<PendingPublish>) = sent.into_iter().unzip();
+        let acks = futures_util::future::join_all(pending.into_iter().map(PendingPublish::acked)).await;
+        let mut marked = Vec::with_capacity(events.len());
+        for (event, ack) in events.into_iter().zip(acks) {
+            match ack {
                 Ok(_) => {
                     metrics.published.inc();
                     marked.push((event.story_id, event.version));

@@ -9,7 +9,7 @@
     reason = "test code: a panic is a test failure"
 )]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use newswire_bus::{Bus, BusSettings, ClientRole, NewsStream, RangeEnd, RangeStart};
 use newswire_model::StoryEvent;
@@ -21,6 +21,8 @@ use newswire_testkit::{TestNats, wait_until};
 
 /// More stories than one outbox page (256), so that publishing takes two pages.
 const STORIES: usize = 300;
+/// Stories due while the server is down.
+const DOWN: usize = 20;
 
 async fn bus(nats: &TestNats) -> Bus {
     let settings = BusSettings { url: nats.url(), ..BusSettings::default() };
@@ -46,8 +48,9 @@ async fn due_story_events_are_published_once_and_stay_due_while_the_bus_is_down(
     let metrics = SinkMetrics::new(&newswire_telemetry::Registry::new()).unwrap().story_events;
     let budget = Duration::from_secs(30);
 
-    // Down: nothing is published, nothing is marked, the failures are counted.
-    let first: Vec<_> = (0..3)
+    // Down: nothing is published, nothing is marked, the failures are counted, and the round
+    // waits about one publish-ack timeout (5 s), not one per event (20 would be 100 s).
+    let first: Vec<_> = (0..DOWN)
         .map(|n| {
             let mut a = article("outbox", n, "alpha", "ar", &format!("عنوان {n}"), "نص الخبر");
             a.story_id = Some(format!("story-{n}"));
@@ -56,14 +59,17 @@ async fn due_story_events_are_published_once_and_stay_due_while_the_bus_is_down(
         .collect();
     store.upsert(&first).await.unwrap();
     nats.kill();
+    let started = Instant::now();
     let done = publish_story_events(&bus, &store, &metrics, budget).await;
+    let took = started.elapsed();
     assert_eq!((done.published, done.left), (0, true), "{done:?}");
     assert!(done.failed >= 1 && metrics.failed.get() == done.failed, "{done:?}");
-    assert_eq!(store.pending_story_changes(10).await.unwrap().len(), 3, "failed events stay due");
+    assert!(took < Duration::from_secs(30), "the acks were awaited one timeout after another: {took:?}");
+    assert_eq!(store.pending_story_changes(50).await.unwrap().len(), DOWN, "failed events stay due");
 
     // Back, with more due than one page: all go out, each once, and none is due after.
     nats.restart();
-    let more: Vec<_> = (3..STORIES)
+    let more: Vec<_> = (DOWN..STORIES)
         .map(|n| {
             let mut a = article("outbox", n, "beta", "en", &format!("Title {n}"), "The text.");
             a.story_id = Some(format!("story-{n}"));
