@@ -289,18 +289,14 @@ impl Bus {
     /// server's ack: many can be in flight at once. The article is on the bus only once
     /// [`PendingPublish::acked`] says so.
     pub async fn send_article(&self, article: &Article) -> Result<PendingPublish, BusError> {
-        let subject = self.subjects.for_article(article);
-        let ack = self.send_json(subject.clone(), &article_msg_id(article), article).await?;
-        Ok(PendingPublish { subject, ack })
+        self.send_pending(self.subjects.for_article(article), &article_msg_id(article), article).await
     }
 
     /// Sends an article like [`send_article`](Self::send_article) but with the `Nats-Msg-Id`
     /// given (a replay's, so that a re-decided article is not dropped as a repeat of its first
     /// publish inside the duplicate window).
     pub async fn send_article_as(&self, article: &Article, msg_id: &str) -> Result<PendingPublish, BusError> {
-        let subject = self.subjects.for_article(article);
-        let ack = self.send_json(subject.clone(), msg_id, article).await?;
-        Ok(PendingPublish { subject, ack })
+        self.send_pending(self.subjects.for_article(article), msg_id, article).await
     }
 
     /// Publishes an article on `<root>.articles.<lang>.<category>` and waits for the ack.
@@ -319,8 +315,16 @@ impl Bus {
     /// Sends a story event like [`publish_story_event`](Self::publish_story_event) without
     /// waiting for the ack, so that a page of events costs one round trip, not one each.
     pub async fn send_story_event(&self, event: &StoryEvent) -> Result<PendingPublish, BusError> {
-        let subject = self.subjects.stories(&event.language);
-        let ack = self.send_json(subject.clone(), &event.msg_id(), event).await?;
+        self.send_pending(self.subjects.stories(&event.language), &event.msg_id(), event).await
+    }
+
+    async fn send_pending<T: Serialize>(
+        &self,
+        subject: String,
+        msg_id: &str,
+        value: &T,
+    ) -> Result<PendingPublish, BusError> {
+        let ack = self.send_json(subject.clone(), msg_id, value).await?;
         Ok(PendingPublish { subject, ack })
     }
 

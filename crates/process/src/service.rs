@@ -44,8 +44,8 @@ enum Step {
 /// Per batch: decode; drop ids already decided (before any cleaning); analyse the rest on
 /// every core, off the async runtime; decide each in input order (exact, near, story) and
 /// send its article without waiting; then, in a separate task, await the batch's acks
-/// together and ack each message only once its article is stored by JetStream. While those acks are
-/// awaited, the next batch is already being analysed.
+/// together and ack each message only once its article is stored by JetStream. While those
+/// acks are awaited, the next batch is already being analysed.
 ///
 /// A message that does not decode is dead-lettered at once; one whose article cannot be
 /// published is forgotten by the memory (so that its redelivery is processed again) and

@@ -332,12 +332,16 @@ pub async fn publish_story_events<Q: ArticleQueries>(
         let full = changes.len() >= STORY_PAGE as usize;
         // The page is sent at once and its acks awaited after: one round trip per page, not
         // one per event (a drain creates nearly one story per article).
-        let mut sent = Vec::with_capacity(changes.len());
+        let (mut events, mut pending) =
+            (Vec::with_capacity(changes.len()), Vec::with_capacity(changes.len()));
         let mut failed = false;
         for change in &changes {
             let event = story_event(change);
             match bus.send_story_event(&event).await {
-                Ok(pending) => sent.push((event, pending)),
+                Ok(p) => {
+                    events.push(event);
+                    pending.push(p);
+                }
                 Err(error) => {
                     story_event_failed(metrics, &mut done, &event, &error);
                     failed = true;
@@ -347,7 +351,6 @@ pub async fn publish_story_events<Q: ArticleQueries>(
         }
         // Awaited together: an ack's timeout runs from when it is awaited, so one by one a
         // page would wait 256 timeouts while the server is away.
-        let (events, pending): (Vec<StoryEvent>, Vec<PendingPublish>) = sent.into_iter().unzip();
         let acks = futures_util::future::join_all(pending.into_iter().map(PendingPublish::acked)).await;
         let mut marked = Vec::with_capacity(events.len());
         for (event, ack) in events.into_iter().zip(acks) {

@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use newswire_bus::{Bus, BusSettings, ClientRole, NewsStream, RangeEnd, RangeStart};
-use newswire_model::StoryEvent;
+use newswire_model::{Article, StoryEvent};
 use newswire_store::service::publish_story_events;
 use newswire_store::{ArticleQueries, ArticleStore, SqliteStore};
 use newswire_telemetry::metrics::SinkMetrics;
@@ -27,6 +27,13 @@ const DOWN: usize = 20;
 async fn bus(nats: &TestNats) -> Bus {
     let settings = BusSettings { url: nats.url(), ..BusSettings::default() };
     Bus::connect(&settings, "outbox-test", ClientRole::All).await.unwrap()
+}
+
+/// Article `n`, alone in story `story-<n>`.
+fn in_story(n: usize, source: &str, lang: &str) -> Article {
+    let mut a = article("outbox", n, source, lang, &format!("Title {n}"), "The text.");
+    a.story_id = Some(format!("story-{n}"));
+    a
 }
 
 async fn events_on_the_bus(bus: &Bus) -> Vec<StoryEvent> {
@@ -50,13 +57,7 @@ async fn due_story_events_are_published_once_and_stay_due_while_the_bus_is_down(
 
     // Down: nothing is published, nothing is marked, the failures are counted, and the round
     // waits about one publish-ack timeout (5 s), not one per event (20 would be 100 s).
-    let first: Vec<_> = (0..DOWN)
-        .map(|n| {
-            let mut a = article("outbox", n, "alpha", "ar", &format!("عنوان {n}"), "نص الخبر");
-            a.story_id = Some(format!("story-{n}"));
-            a
-        })
-        .collect();
+    let first: Vec<_> = (0..DOWN).map(|n| in_story(n, "alpha", "ar")).collect();
     store.upsert(&first).await.unwrap();
     nats.kill();
     let started = Instant::now();
@@ -69,13 +70,7 @@ async fn due_story_events_are_published_once_and_stay_due_while_the_bus_is_down(
 
     // Back, with more due than one page: all go out, each once, and none is due after.
     nats.restart();
-    let more: Vec<_> = (DOWN..STORIES)
-        .map(|n| {
-            let mut a = article("outbox", n, "beta", "en", &format!("Title {n}"), "The text.");
-            a.story_id = Some(format!("story-{n}"));
-            a
-        })
-        .collect();
+    let more: Vec<_> = (DOWN..STORIES).map(|n| in_story(n, "beta", "en")).collect();
     store.upsert(&more).await.unwrap();
     let done = wait_until(Duration::from_secs(30), "the bus to take the events", || async {
         let done = publish_story_events(&bus, &store, &metrics, budget).await;
