@@ -27,6 +27,15 @@ pub struct SqliteStore {
 /// WAL pages written before SQLite checkpoints them into the database file.
 const WAL_CHECKPOINT_PAGES: u64 = 16_384;
 
+/// How long opening waits for another opener that holds the file (see [`SqliteStore::open`]).
+const OPEN_BUSY_WAIT: Duration = Duration::from_secs(15);
+
+/// SQLITE_BUSY or SQLITE_LOCKED (by primary code; sqlx reports the extended one).
+fn is_busy(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else { return false };
+    db.code().and_then(|c| c.parse::<i64>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6))
+}
+
 /// Times are stored as RFC 3339 UTC text with milliseconds: one fixed width, so that text
 /// order is time order (lists sort on it).
 fn ts(t: chrono::DateTime<Utc>) -> String {
@@ -56,14 +65,33 @@ impl SqliteStore {
             .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES.to_string())
             .pragma("journal_size_limit", (WAL_CHECKPOINT_PAGES * 4096).to_string())
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .connect_with(opts)
-            .await
-            // A local file that cannot be opened will not open on retry either.
-            .map_err(|e| {
-                StoreError::Config(format!("cannot open SQLite database {}: {e}", path.display()))
-            })?;
+        // Switching a new file to WAL takes an exclusive lock that SQLite's busy timeout does
+        // not wait for: two processes opening one new file at once (`newswire run` starts the
+        // sink and the API together) can get SQLITE_BUSY here. That passes as soon as the
+        // other opener is done, so it is retried; any other failure to open a local file will
+        // not pass on retry.
+        let deadline = tokio::time::Instant::now() + OPEN_BUSY_WAIT;
+        let mut pause = Duration::from_millis(10);
+        let pool = loop {
+            match SqlitePoolOptions::new()
+                .max_connections(max_connections.max(1))
+                .connect_with(opts.clone())
+                .await
+            {
+                Ok(pool) => break pool,
+                Err(e) if is_busy(&e) && tokio::time::Instant::now() + pause < deadline => {
+                    tracing::debug!(message = "SQLite file busy while opening; retrying.", path = %path.display(), error = %e);
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                Err(e) => {
+                    return Err(StoreError::Config(format!(
+                        "cannot open SQLite database {}: {e}",
+                        path.display()
+                    )));
+                }
+            }
+        };
         // sqlx takes no lock for SQLite migrations: two processes opening a new file at once
         // (the sink and `newswire-api`, say) can both try a migration, and the loser fails on
         // the winner's work (a duplicate column, a duplicate version). Each migration is its
