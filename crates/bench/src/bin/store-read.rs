@@ -128,6 +128,16 @@ impl Generator {
             self.words(arabic, n, &mut text);
         }
         let summary: String = text.chars().take(300).collect();
+        // Ten keywords, as the processor picks (`keywords = 10`): words of this article's body,
+        // so that strong fields cost what they cost on real articles.
+        let body_words: Vec<&str> = text.split_whitespace().filter(|w| w.chars().count() > 3).collect();
+        let mut keywords: Vec<String> = Vec::with_capacity(10);
+        for _ in 0..40 {
+            let w = body_words[self.rng.below(body_words.len())].trim_matches(['،', '.']).to_owned();
+            if keywords.len() < 10 && !keywords.contains(&w) {
+                keywords.push(w);
+            }
+        }
         let at = base + Duration::seconds(i as i64 * 7);
         let source = format!("outlet-{}", i % 40);
         Ok(Article {
@@ -156,7 +166,7 @@ impl Generator {
                     count: 1,
                 })
                 .collect(),
-            keywords: Vec::new(),
+            keywords,
             categories: vec![],
             story_id: Some(
                 ArticleId::digest(&["store-read-story", &(i - i % 4).to_string()]).as_str().to_owned(),
