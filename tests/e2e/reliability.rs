@@ -1,10 +1,12 @@
 //! Crashes, restarts and poison messages.
 
-use std::time::Duration;
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use newswire_store::ArticleStore;
-use newswire_testkit::wait_until;
+use newswire_testkit::seeds::{Seed, rss};
+use newswire_testkit::{Route, wait_until};
 
 use crate::helpers::{Backend, spawn_pipeline};
 
@@ -98,4 +100,62 @@ async fn poison_messages_are_dead_lettered_and_the_rest_flows() {
             ("news.dlq.sink".to_owned(), "decode".to_owned(), "news.articles.ar.world".to_owned()),
         ]
     );
+}
+
+/// A bus that takes the processor's articles and never acknowledges them (a subscriber where
+/// the stream was): every publish ack times out (5 s). Awaited together, the acks of a batch
+/// cost one timeout, and a processor asked to stop is done a few seconds later; awaited one
+/// after another, 20 articles would hold it for 100 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_acks_that_never_come_cost_a_batch_one_timeout() {
+    const ITEMS: usize = 20;
+    let mut p = spawn_pipeline(Backend::Sqlite).await;
+    // The server's ack_wait (2 s here) must not bring the articles back meanwhile: the
+    // processor's consumer is made again with a long one.
+    p.processor.take().unwrap().stop().await;
+    p.sink.take().unwrap().stop().await;
+    p.settings.nats.ack_wait_secs = 300;
+    let js = p.bus.jetstream().clone();
+    let raw = js.get_stream(&p.settings.nats.raw_stream.name).await.unwrap();
+    raw.delete_consumer(newswire_bus::ConsumerRole::Processor.durable_name()).await.unwrap();
+    p.processor = Some(p.start_processor().await);
+    // The processor sets up its output stream, then its consumer: once the consumer is
+    // there, the stream can be taken away for good.
+    let durable = newswire_bus::ConsumerRole::Processor.durable_name();
+    wait_until(Duration::from_secs(10), "the processor's consumer", || async {
+        raw.consumer_info(durable).await.ok().map(|_| ())
+    })
+    .await;
+    js.delete_stream(&p.settings.nats.articles_stream.name).await.unwrap();
+    let mut silent = p.bus.client().subscribe(p.bus.subjects().articles_all()).await.unwrap();
+    p.bus.client().flush().await.unwrap();
+
+    let items: Vec<Seed> = (0..ITEMS)
+        .map(|i| Seed {
+            stem: format!("a{i}"),
+            title: format!("Unacknowledged report {i} on topic{i}"),
+            paragraphs: (0..3)
+                .map(|n| (0..30).map(|w| format!("word{i}x{n}x{w}")).collect::<Vec<_>>().join(" ") + ".")
+                .collect(),
+            link: format!("https://silent.example/news/{i}"),
+            published: format!("2025-03-01T10:{i:02}:00Z"),
+        })
+        .collect();
+    p.feeds.set("/silent.rss", Route::body("application/rss+xml", rss(&items)));
+    p.poll(&[("silent", "/silent.rss")]).await;
+
+    // Every article is sent once; none is acknowledged.
+    let mut seen: HashSet<String> = HashSet::new();
+    let deadline = Duration::from_secs(30);
+    while seen.len() < ITEMS {
+        let Ok(Some(m)) = tokio::time::timeout(deadline, silent.next()).await else {
+            panic!("only {} of {ITEMS} articles were sent", seen.len());
+        };
+        let a: newswire_model::Article = serde_json::from_slice(&m.payload).unwrap();
+        seen.insert(a.id.as_str().to_owned());
+    }
+    let stopping = Instant::now();
+    let stopped = tokio::time::timeout(Duration::from_secs(60), p.processor.take().unwrap().stop()).await;
+    let took = stopping.elapsed();
+    assert!(stopped.is_ok() && took < Duration::from_secs(20), "the processor took {took:?} to stop");
 }
