@@ -117,11 +117,11 @@ async fn publish_acks_that_never_come_cost_a_batch_one_timeout() {
     p.settings.nats.ack_wait_secs = 300;
     let js = p.bus.jetstream().clone();
     let raw = js.get_stream(&p.settings.nats.raw_stream.name).await.unwrap();
-    raw.delete_consumer(newswire_bus::ConsumerRole::Processor.durable_name()).await.unwrap();
+    let durable = newswire_bus::ConsumerRole::Processor.durable_name();
+    raw.delete_consumer(durable).await.unwrap();
     p.processor = Some(p.start_processor().await);
     // The processor sets up its output stream, then its consumer: once the consumer is
     // there, the stream can be taken away for good.
-    let durable = newswire_bus::ConsumerRole::Processor.durable_name();
     wait_until(Duration::from_secs(10), "the processor's consumer", || async {
         raw.consumer_info(durable).await.ok().map(|_| ())
     })

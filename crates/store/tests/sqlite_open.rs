@@ -1,5 +1,7 @@
-//! Several processes opening one new SQLite file at once (`newswire run` starts the sink and
-//! the API together; a test opens the file its services write): every opener gets the store.
+//! Several openers of one new SQLite file at once (`newswire run` starts the sink and the API
+//! together; a test opens the file its services write): every opener gets the store. The
+//! openers here are tasks of one process, each with its own connections, which SQLite locks
+//! against each other as it locks processes.
 
 #![allow(
     missing_docs,

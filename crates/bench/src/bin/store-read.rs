@@ -133,7 +133,8 @@ impl Generator {
         let body_words: Vec<&str> = text.split_whitespace().filter(|w| w.chars().count() > 3).collect();
         let mut keywords: Vec<String> = Vec::with_capacity(10);
         for _ in 0..40 {
-            let w = body_words[self.rng.below(body_words.len())].trim_matches(['،', '.']).to_owned();
+            let Some(w) = body_words.get(self.rng.below(body_words.len())) else { break };
+            let w = w.trim_matches(['،', '.']).to_owned();
             if keywords.len() < 10 && !keywords.contains(&w) {
                 keywords.push(w);
             }
