@@ -146,10 +146,24 @@ fn pg_kind(sqlstate: &str) -> StoreErrorKind {
     }
 }
 
-/// By SQLite result code: sqlx reports the extended code, whose low byte is the primary one.
+/// SQLite's primary result codes for a database another connection holds.
+const SQLITE_BUSY: i64 = 5;
+const SQLITE_LOCKED: i64 = 6;
+
+/// The primary result code of a SQLite code as sqlx reports it: the extended code, whose low
+/// byte is the primary one.
+fn sqlite_primary(code: &str) -> Option<i64> {
+    code.parse::<i64>().ok().map(|c| c & 0xff)
+}
+
+/// Whether `e` is SQLite's `SQLITE_BUSY` or `SQLITE_LOCKED`: another connection holds the file.
+pub(crate) fn sqlite_busy(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else { return false };
+    db.code().and_then(|c| sqlite_primary(&c)).is_some_and(|c| matches!(c, SQLITE_BUSY | SQLITE_LOCKED))
+}
+
+/// By SQLite result code (see [`sqlite_primary`]).
 fn sqlite_kind(code: &str) -> StoreErrorKind {
-    const BUSY: i64 = 5;
-    const LOCKED: i64 = 6;
     const NOMEM: i64 = 7;
     const READONLY: i64 = 8;
     const IOERR: i64 = 10;
@@ -159,11 +173,11 @@ fn sqlite_kind(code: &str) -> StoreErrorKind {
     const TOOBIG: i64 = 18;
     const CONSTRAINT: i64 = 19;
     const MISMATCH: i64 = 20;
-    match code.parse::<i64>().map(|c| c & 0xff) {
-        Ok(BUSY | LOCKED | NOMEM | READONLY | IOERR | FULL | CANTOPEN | PROTOCOL) => {
+    match sqlite_primary(code) {
+        Some(SQLITE_BUSY | SQLITE_LOCKED | NOMEM | READONLY | IOERR | FULL | CANTOPEN | PROTOCOL) => {
             StoreErrorKind::Unavailable
         }
-        Ok(TOOBIG | CONSTRAINT | MISMATCH) => StoreErrorKind::Rejected,
+        Some(TOOBIG | CONSTRAINT | MISMATCH) => StoreErrorKind::Rejected,
         _ => StoreErrorKind::Transient,
     }
 }

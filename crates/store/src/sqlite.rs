@@ -30,12 +30,6 @@ const WAL_CHECKPOINT_PAGES: u64 = 16_384;
 /// How long opening waits for another opener that holds the file (see [`SqliteStore::open`]).
 const OPEN_BUSY_WAIT: Duration = Duration::from_secs(15);
 
-/// SQLITE_BUSY or SQLITE_LOCKED (by primary code; sqlx reports the extended one).
-fn is_busy(e: &sqlx::Error) -> bool {
-    let sqlx::Error::Database(db) = e else { return false };
-    db.code().and_then(|c| c.parse::<i64>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6))
-}
-
 /// Times are stored as RFC 3339 UTC text with milliseconds: one fixed width, so that text
 /// order is time order (lists sort on it).
 fn ts(t: chrono::DateTime<Utc>) -> String {
@@ -79,7 +73,7 @@ impl SqliteStore {
                 .await
             {
                 Ok(pool) => break pool,
-                Err(e) if is_busy(&e) && tokio::time::Instant::now() + pause < deadline => {
+                Err(e) if crate::error::sqlite_busy(&e) && tokio::time::Instant::now() + pause < deadline => {
                     tracing::debug!(message = "SQLite file busy while opening; retrying.", path = %path.display(), error = %e);
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_millis(500));
