@@ -273,7 +273,8 @@ pub async fn get_story<S: ReadStore>(
 }
 
 /// Full-text search, best first. Arabic spelling variants and Latin-script word forms are
-/// folded the way deduplication folds them.
+/// folded the way deduplication folds them. An article is found by its title, keywords,
+/// entities, summary and the first 60 words of its body.
 #[utoipa::path(
     get, path = "/v1/search", tag = "articles",
     params(SearchParams, ArticleFilterParams),

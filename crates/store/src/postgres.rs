@@ -202,6 +202,10 @@ const UPSERT: &str = "INSERT INTO articles (id, canonical_url, source_id, title,
 /// of the batch's insert, large enough that per-statement overhead stays small.
 const PIPELINE_ROWS: usize = 64;
 
+/// Rows in a batch's first statement: the database waits for its terms, so it is short, and
+/// the second chunk's terms are built alongside it (two chunks are kept ahead).
+const FIRST_CHUNK_ROWS: usize = 16;
+
 /// The binary tsvectors of `chunk`'s rows, built while the previous chunk is inserted.
 fn spawn_tsvectors(chunk: &[&Article]) -> tokio::task::JoinHandle<Vec<TsVector>> {
     crate::spawn_terms(chunk, |t| TsVector(t.tsvector()))
@@ -323,11 +327,13 @@ impl ArticleStore for PgStore {
         // while the database writes the chunk before: term building (~0.1 ms per article) and
         // the insert (GIN postings, TOAST) then take a core each instead of taking turns.
         let mut returned: Vec<(String, bool, Option<String>)> = Vec::with_capacity(rows.len());
-        let mut chunks = rows.chunks(PIPELINE_ROWS);
-        let mut next = chunks.next().map(|c| (c, spawn_tsvectors(c)));
-        while let Some((chunk, terms)) = next.take() {
+        let (first, rest) = rows.split_at(rows.len().min(FIRST_CHUNK_ROWS));
+        let mut chunks = std::iter::once(first).chain(rest.chunks(PIPELINE_ROWS));
+        let mut ahead: std::collections::VecDeque<_> =
+            chunks.by_ref().take(2).map(|c| (c, spawn_tsvectors(c))).collect();
+        while let Some((chunk, terms)) = ahead.pop_front() {
             let vectors = crate::built_terms(terms).await?;
-            next = chunks.next().map(|c| (c, spawn_tsvectors(c)));
+            ahead.extend(chunks.next().map(|c| (c, spawn_tsvectors(c))));
             let metas = chunk.iter().map(|a| meta_json(a)).collect::<Result<Vec<_>, _>>()?;
             returned.extend(
                 sqlx::query_as::<_, (String, bool, Option<String>)>(UPSERT)

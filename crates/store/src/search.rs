@@ -4,8 +4,9 @@
 //!
 //! An article's terms are built once, in the sink's batch code, from its title, keywords,
 //! canonical entity names (the *strong* fields), its summary and the first
-//! [`BODY_PREFIX_BYTES`] of its body (the *weak* fields). The body is not indexed whole: the
-//! lead carries the story, and every indexed word costs ingest time (GIN or FTS5 postings).
+//! [`BODY_LEAD_WORDS`] words of its body (the *weak* fields). The body is not indexed whole:
+//! the lead carries the story, the keywords, entities and summary stand for the rest, and
+//! every indexed word costs ingest time (GIN or FTS5 postings).
 //!
 //! Each text is put in matching form (`newswire_clean::normalize_for_matching`), split into
 //! the terms story clustering uses (`newswire_enrich::Terms`: stop words, numbers and one-letter
@@ -30,10 +31,13 @@ use newswire_model::Lang;
 use rust_stemmers::{Algorithm, Stemmer};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-/// How much of the body is indexed: about the first three paragraphs of a wire story. The
-/// rest of the body is stored but not searchable (see MEASUREMENTS.md: indexing whole bodies
-/// cuts PostgreSQL ingest several times).
-pub const BODY_PREFIX_BYTES: usize = 1200;
+/// How much of the body is indexed, in words: a wire story's lead paragraph and the one after
+/// it. The rest of the body is stored but matched only through the keywords, entities and
+/// summary the processor draws from the whole text. Counted in words, not bytes, so that
+/// Arabic (two bytes a letter) gets as much of its lead indexed as Latin-script text; each
+/// word is a term or two in the index, which is what ingest pays for (about 0.35 µs of
+/// PostgreSQL GIN insertion per term, BENCHMARKS.md).
+pub const BODY_LEAD_WORDS: usize = 60;
 
 /// Matches ranked per search: the newest this many (after the filters). Ranking reads every
 /// ranked match's terms, so an unbounded ranking of a common word's matches grows with the
@@ -44,7 +48,11 @@ pub const SEARCH_CANDIDATES: i64 = 1000;
 /// Written with the terms (`search_version`): which version of this module built them. A
 /// migration that changes how terms are built sets the column to NULL, and the store
 /// re-indexes those rows when it opens.
-pub const TERMS_VERSION: i32 = 1;
+///
+/// Version 2 indexes the body's first [`BODY_LEAD_WORDS`] words instead of its first 1,200
+/// bytes. Version 1 rows are not rebuilt: their longer lead is a superset of what version 2
+/// would index, matched and ranked as before.
+pub const TERMS_VERSION: i32 = 2;
 
 /// The prefix of skeleton lexemes in PostgreSQL's tsvector (FTS5 keeps them in columns of
 /// their own). Matching form never contains it: it turns punctuation into spaces.
@@ -153,16 +161,25 @@ pub struct DocTerms {
     pub skeleton_weak: Vec<String>,
 }
 
-/// The longest prefix of `s` of at most `max` bytes that ends at a character boundary.
-fn prefix(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
+/// The first `words` words of `s` (runs of non-whitespace), with what lies between them.
+fn lead(s: &str, words: usize) -> &str {
+    if words == 0 {
+        return "";
     }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
+    let mut seen = 0;
+    let mut in_word = false;
+    for (i, c) in s.char_indices() {
+        if c.is_whitespace() {
+            if in_word && seen == words {
+                return &s[..i];
+            }
+            in_word = false;
+        } else if !in_word {
+            in_word = true;
+            seen += 1;
+        }
     }
-    &s[..end]
+    s
 }
 
 /// How an Arabic form goes into a class pair (see [`collect`]).
@@ -286,7 +303,7 @@ pub struct TermSource {
     language: Lang,
     /// Title, keywords and entity names, one per line.
     strong: String,
-    /// Summary and the body's first [`BODY_PREFIX_BYTES`].
+    /// Summary and the body's first [`BODY_LEAD_WORDS`] words.
     weak: String,
 }
 
@@ -303,12 +320,12 @@ impl TermSource {
             strong.push('\n');
             strong.push_str(&e.name);
         }
-        let mut weak = String::with_capacity(BODY_PREFIX_BYTES + 512);
+        let mut weak = String::with_capacity(1024);
         if let Some(s) = &a.summary {
             weak.push_str(s);
             weak.push('\n');
         }
-        weak.push_str(prefix(&a.text, BODY_PREFIX_BYTES));
+        weak.push_str(lead(&a.text, BODY_LEAD_WORDS));
         Self { language: a.language.clone(), strong, weak }
     }
 
@@ -581,6 +598,19 @@ mod tests {
         }
         assert!(rest.is_empty(), "nothing after the last lexeme");
         out
+    }
+
+    #[test]
+    fn the_lead_is_the_first_words_with_what_lies_between() {
+        let text = "  One two,\nthree  four\n\nfive";
+        assert_eq!(lead(text, 0), "");
+        assert_eq!(lead(text, 1), "  One");
+        assert_eq!(lead(text, 3), "  One two,\nthree");
+        assert_eq!(lead(text, 5), text);
+        assert_eq!(lead(text, 50), text);
+        // Counted in words, not bytes: Arabic's two-byte letters get as many words.
+        assert_eq!(lead("قال بوتين إن المحادثات", 2), "قال بوتين");
+        assert_eq!(lead("one two three four", 2).len(), 7);
     }
 
     #[test]

@@ -99,7 +99,12 @@ async fn arabic_spellings(store: &impl ArticleStore, q: &impl ArticleQueries) {
         let found: Vec<&Article> = hits.iter().map(|h| &h.article).collect();
         // Every seed that spells it either way, in the indexed part of it, is found.
         for s in &seeds {
-            let lead: String = s.text.chars().take(600).collect();
+            let lead: String = s
+                .text
+                .split_whitespace()
+                .take(newswire_store::search::BODY_LEAD_WORDS)
+                .collect::<Vec<_>>()
+                .join(" ");
             let spelled = |w: &str| norm(&format!("{} {lead}", s.title)).split(' ').any(|t| t.ends_with(w));
             if spelled(query) || spelled(other) {
                 assert!(found.iter().any(|a| a.id == s.id), "{query}: {} not found", s.id);
@@ -115,6 +120,31 @@ async fn arabic_spellings(store: &impl ArticleStore, q: &impl ArticleQueries) {
         !putin.is_empty()
             && putin.iter().all(|h| h.article.entities.iter().any(|e| e.name.contains("Putin")))
     );
+}
+
+/// The body is indexed as far as its lead ([`newswire_store::search::BODY_LEAD_WORDS`]
+/// words, whatever the script); past it, a word is found only when the processor made it a
+/// keyword, an entity or part of the summary.
+async fn the_body_is_indexed_to_its_lead(store: &impl ArticleStore, q: &impl ArticleQueries) {
+    let lead_words = newswire_store::search::BODY_LEAD_WORDS;
+    let filler = |w: &str| vec![w; lead_words - 1].join(" ");
+    // Arabic: the lead's last word, then a word just past it.
+    let ar = format!("{} نفط {} غاز", filler("كلمة"), filler("جملة"));
+    let en = format!("{} tanker {}", filler("word"), "harbour ".repeat(5));
+    let mut past_but_keyword = article(3, "c", "en", "Ports", &format!("{} {}", filler("word"), "dredging"));
+    past_but_keyword.text.push_str(" word harbour dredging");
+    past_but_keyword.keywords = vec!["dredging".into()];
+    let batch = [article(1, "a", "ar", "اخبار", &ar), article(2, "b", "en", "News", &en), past_but_keyword];
+    store.upsert(&batch).await.unwrap();
+    let none = &ArticleFilter::default();
+    let found = |query: &'static str| async move {
+        ids(q.search(query, none, 10).await.unwrap().into_iter().map(|h| h.article))
+    };
+    assert_eq!(found("نفط").await, vec![batch[0].id.clone()], "the lead's last Arabic word");
+    assert!(found("غاز").await.is_empty(), "an Arabic word past the lead");
+    assert_eq!(found("tanker").await, vec![batch[1].id.clone()], "the lead's last English word");
+    assert!(found("harbour").await.is_empty(), "an English word past the lead");
+    assert_eq!(found("dredging").await, vec![batch[2].id.clone()], "past the lead, but a keyword");
 }
 
 /// An article spelled exactly as the query outranks one that matches by skeleton only.
@@ -521,6 +551,12 @@ async fn postgres_search_ranks_the_newest_matches() {
 }
 
 #[tokio::test]
+async fn sqlite_body_is_indexed_to_its_lead() {
+    let (s, _d) = sqlite().await;
+    the_body_is_indexed_to_its_lead(&s, &s).await;
+}
+
+#[tokio::test]
 async fn sqlite_exact_forms_rank_first() {
     let (s, _d) = sqlite().await;
     exact_forms_rank_first(&s, &s).await;
@@ -640,6 +676,12 @@ async fn postgres_stores_the_terms_it_was_given() {
         stored.sort();
         assert_eq!(stored, expected, "{}", a.id);
     }
+}
+
+#[tokio::test]
+async fn postgres_body_is_indexed_to_its_lead() {
+    let (s, _d) = postgres().await;
+    the_body_is_indexed_to_its_lead(&s, &s).await;
 }
 
 #[tokio::test]

@@ -14,7 +14,9 @@
 //! Profiling knobs for `ingest`: `STORE_READ_SQL` runs SQL on each fresh store before its run
 //! (e.g. `DROP INDEX articles_search`, to see what an index costs), and `STORE_READ_KEEP=1`
 //! keeps the store databases (`ingest` and `search`) for `EXPLAIN ANALYZE` by hand (drop them
-//! yourself); `STORE_READ_REUSE=URL` runs `search`'s queries alone against such a kept store.
+//! yourself); `STORE_READ_REUSE=URL` runs `search`'s queries alone against such a kept store;
+//! `STORE_READ_WRITERS=K` runs both sides of `ingest` with K concurrent writers (the batches
+//! dealt out in turn, one connection each).
 //!
 //! The text is drawn from the seed articles' vocabulary (`$NEWSWIRE_SEEDS_DIR`, else
 //! `../shared/seeds`) by a Zipf-like law, so that query words have realistic frequencies: a
@@ -228,13 +230,9 @@ fn copy_field(out: &mut String, v: Option<&str>) {
     }
 }
 
-fn meta_json(a: &Article) -> anyhow::Result<String> {
-    let mut v = serde_json::to_value(a)?;
-    if let Some(o) = v.as_object_mut() {
-        o.remove("title");
-        o.remove("text");
-    }
-    Ok(v.to_string())
+/// `STORE_READ_WRITERS`: concurrent writers on each side of `ingest` (default 1).
+fn writers() -> usize {
+    std::env::var("STORE_READ_WRITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(1).max(1)
 }
 
 /// The same rows by `COPY` into a plain table, in batches of the same size; rows/s.
@@ -248,9 +246,23 @@ async fn copy_plain(url: &str, list: &[Article]) -> anyhow::Result<f64> {
     )
     .execute(&mut conn)
     .await?;
-    let ts = |t: DateTime<Utc>| t.to_rfc3339();
+    let _ = conn.close().await;
+    let k = writers();
     let started = Instant::now();
-    for batch in list.chunks(BATCH) {
+    let parts: Vec<Vec<&[Article]>> =
+        (0..k).map(|w| list.chunks(BATCH).skip(w).step_by(k).collect()).collect();
+    let runs = parts.into_iter().map(|p| copy_part(url, p));
+    for r in futures_util::future::join_all(runs).await {
+        r?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    Ok(list.len() as f64 / secs)
+}
+
+async fn copy_part(url: &str, batches: Vec<&[Article]>) -> anyhow::Result<()> {
+    let mut conn = PgConnection::connect(url).await?;
+    let ts = |t: DateTime<Utc>| t.to_rfc3339();
+    for batch in batches {
         let mut data = String::with_capacity(batch.len() * 8000);
         for a in batch {
             let fields: [Option<String>; 14] = [
@@ -267,7 +279,7 @@ async fn copy_plain(url: &str, list: &[Article]) -> anyhow::Result<f64> {
                 a.story_id.clone(),
                 None,
                 Some(a.fingerprints.content_hash.clone()),
-                Some(meta_json(a)?),
+                Some(newswire_store::meta_json(a)?),
             ];
             for (i, f) in fields.iter().enumerate() {
                 if i > 0 {
@@ -281,15 +293,21 @@ async fn copy_plain(url: &str, list: &[Article]) -> anyhow::Result<f64> {
         copy.send(data.into_bytes()).await?;
         copy.finish().await?;
     }
-    let secs = started.elapsed().as_secs_f64();
     let _ = conn.close().await;
-    Ok(list.len() as f64 / secs)
+    Ok(())
 }
 
 async fn upsert_all(store: &impl ArticleStore, list: &[Article]) -> anyhow::Result<f64> {
+    let k = writers();
     let started = Instant::now();
-    for batch in list.chunks(BATCH) {
-        store.upsert(batch).await?;
+    let runs = (0..k).map(|w| async move {
+        for batch in list.chunks(BATCH).skip(w).step_by(k) {
+            store.upsert(batch).await?;
+        }
+        anyhow::Ok(())
+    });
+    for r in futures_util::future::join_all(runs).await {
+        r?;
     }
     Ok(list.len() as f64 / started.elapsed().as_secs_f64())
 }
