@@ -6,7 +6,11 @@
 //! - `ingest`: N synthetic articles (default 50,000) upserted in sink-sized batches (256) into
 //!   a fresh PostgreSQL store (search terms, stories, all indexes), against a same-run `COPY`
 //!   of the same rows into a plain table (the article columns, lz4 body, jsonb meta, no
-//!   index): the ceiling. Prints `{"mode":"ingest",…,"upsert_rows_per_s":…,"copy_rows_per_s":…}`.
+//!   index): the ceiling. Prints `{"mode":"ingest",…,"upsert_rows_per_s":…,"copy_rows_per_s":…}`
+//!   (best round of each), and the CPU each side used per row, server and client (least
+//!   round of each; [`cpu_seconds`]): `copy_vs_upsert_cpu` is the ratio of the work each side
+//!   does, which the wall-time ratio hides where the upsert overlaps its client's work with
+//!   the server's.
 //! - `search`: N articles (default 200,000) stored in a fresh SQLite file and, with `--pg`, a
 //!   fresh PostgreSQL database; then Q (default 100) two-word Arabic queries and Q two-word
 //!   English ones, each run twice, and the latency percentiles per backend and language.
@@ -230,13 +234,58 @@ fn copy_field(out: &mut String, v: Option<&str>) {
     }
 }
 
+/// CPU seconds used so far by the PostgreSQL server (every process named `postgres`, with
+/// the children they reaped: a backend that has exited is counted by the postmaster) and by
+/// this process. Linux `/proc`, in USER_HZ ticks (100 per second on Linux's ABI). Background
+/// work counts too (the WAL writer, autovacuum cleaning GIN's pending list), wherever it
+/// falls inside the measured run.
+fn cpu_seconds() -> (f64, f64) {
+    fn ticks(stat: &str, fields: &[usize]) -> f64 {
+        // Fields after the `(comm)`, which may hold spaces: field 3 is the first.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        fields.iter().filter_map(|&i| f.get(i - 3)?.parse::<f64>().ok()).sum::<f64>() / 100.0
+    }
+    let mut server = 0.0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        if stat.contains("(postgres)") {
+            server += ticks(&stat, &[14, 15, 16, 17]);
+        }
+    }
+    let me = std::fs::read_to_string("/proc/self/stat").map_or(0.0, |s| ticks(&s, &[14, 15]));
+    (server, me)
+}
+
+/// What one side of `ingest` took: rows/s, and server and client CPU µs per row.
+#[derive(Debug, Clone, Copy)]
+struct Side {
+    rows_per_s: f64,
+    server_us: f64,
+    client_us: f64,
+}
+
+impl Side {
+    /// Ends a measurement begun at `started` / `cpu` over `rows` rows.
+    fn since(started: Instant, cpu: (f64, f64), rows: usize) -> Self {
+        let secs = started.elapsed().as_secs_f64();
+        let now = cpu_seconds();
+        let per_row = |s: f64| s * 1e6 / rows as f64;
+        Self {
+            rows_per_s: rows as f64 / secs,
+            server_us: per_row(now.0 - cpu.0),
+            client_us: per_row(now.1 - cpu.1),
+        }
+    }
+}
+
 /// `STORE_READ_WRITERS`: concurrent writers on each side of `ingest` (default 1).
 fn writers() -> usize {
     std::env::var("STORE_READ_WRITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(1).max(1)
 }
 
-/// The same rows by `COPY` into a plain table, in batches of the same size; rows/s.
-async fn copy_plain(url: &str, list: &[Article]) -> anyhow::Result<f64> {
+/// The same rows by `COPY` into a plain table, in batches of the same size.
+async fn copy_plain(url: &str, list: &[Article]) -> anyhow::Result<Side> {
     let mut conn = PgConnection::connect(url).await?;
     sqlx::raw_sql(
         "CREATE TABLE plain (id TEXT, canonical_url TEXT, source_id TEXT, title TEXT,
@@ -248,19 +297,29 @@ async fn copy_plain(url: &str, list: &[Article]) -> anyhow::Result<f64> {
     .await?;
     let _ = conn.close().await;
     let k = writers();
-    let started = Instant::now();
-    let parts: Vec<Vec<&[Article]>> =
-        (0..k).map(|w| list.chunks(BATCH).skip(w).step_by(k).collect()).collect();
-    let runs = parts.into_iter().map(|p| copy_part(url, p));
-    for r in futures_util::future::join_all(runs).await {
-        r?;
+    let mut conns = Vec::with_capacity(k);
+    for _ in 0..k {
+        conns.push(PgConnection::connect(url).await?);
     }
-    let secs = started.elapsed().as_secs_f64();
-    Ok(list.len() as f64 / secs)
+    let (started, cpu) = (Instant::now(), cpu_seconds());
+    let runs =
+        conns.into_iter().enumerate().map(|(w, c)| copy_part(c, list.chunks(BATCH).skip(w).step_by(k)));
+    let mut done = Vec::with_capacity(k);
+    for r in futures_util::future::join_all(runs).await {
+        done.push(r?);
+    }
+    // Before the connections close, so that their backends' CPU is still theirs to read.
+    let side = Side::since(started, cpu, list.len());
+    for c in done {
+        let _ = c.close().await;
+    }
+    Ok(side)
 }
 
-async fn copy_part(url: &str, batches: Vec<&[Article]>) -> anyhow::Result<()> {
-    let mut conn = PgConnection::connect(url).await?;
+async fn copy_part<'a>(
+    mut conn: PgConnection,
+    batches: impl Iterator<Item = &'a [Article]>,
+) -> anyhow::Result<PgConnection> {
     let ts = |t: DateTime<Utc>| t.to_rfc3339();
     for batch in batches {
         let mut data = String::with_capacity(batch.len() * 8000);
@@ -293,13 +352,12 @@ async fn copy_part(url: &str, batches: Vec<&[Article]>) -> anyhow::Result<()> {
         copy.send(data.into_bytes()).await?;
         copy.finish().await?;
     }
-    let _ = conn.close().await;
-    Ok(())
+    Ok(conn)
 }
 
-async fn upsert_all(store: &impl ArticleStore, list: &[Article]) -> anyhow::Result<f64> {
+async fn upsert_all(store: &impl ArticleStore, list: &[Article]) -> anyhow::Result<Side> {
     let k = writers();
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), cpu_seconds());
     let runs = (0..k).map(|w| async move {
         for batch in list.chunks(BATCH).skip(w).step_by(k) {
             store.upsert(batch).await?;
@@ -309,7 +367,7 @@ async fn upsert_all(store: &impl ArticleStore, list: &[Article]) -> anyhow::Resu
     for r in futures_util::future::join_all(runs).await {
         r?;
     }
-    Ok(list.len() as f64 / started.elapsed().as_secs_f64())
+    Ok(Side::since(started, cpu, list.len()))
 }
 
 async fn ingest(n: usize, admin_url: &str) -> anyhow::Result<()> {
@@ -341,11 +399,19 @@ async fn ingest(n: usize, admin_url: &str) -> anyhow::Result<()> {
         drop_db(admin_url, &name).await?;
         upsert.push(u?);
     }
-    let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+    let best = |v: &[Side]| v.iter().map(|s| s.rows_per_s).fold(0.0, f64::max);
     let (u, c) = (best(&upsert), best(&copy));
+    // CPU per row, the least of the rounds (server, client): the work each side costs.
+    let least = |v: &[Side], f: fn(&Side) -> f64| v.iter().map(f).fold(f64::INFINITY, f64::min);
+    let (us, uc) = (least(&upsert, |s| s.server_us), least(&upsert, |s| s.client_us));
+    let (cs, cc) = (least(&copy, |s| s.server_us), least(&copy, |s| s.client_us));
+    let rates = |v: &[Side]| v.iter().map(|s| s.rows_per_s.round() as i64).collect::<Vec<_>>();
     println!(
-        r#"{{"mode":"ingest","articles":{n},"batch":{BATCH},"upsert_rows_per_s":{u:.0},"copy_rows_per_s":{c:.0},"upsert_vs_copy":{:.2},"runs_upsert":{upsert:.0?},"runs_copy":{copy:.0?}}}"#,
-        u / c
+        r#"{{"mode":"ingest","articles":{n},"batch":{BATCH},"upsert_rows_per_s":{u:.0},"copy_rows_per_s":{c:.0},"upsert_vs_copy":{:.2},"runs_upsert":{:?},"runs_copy":{:?},"upsert_cpu_us_per_row":{{"server":{us:.0},"client":{uc:.0}}},"copy_cpu_us_per_row":{{"server":{cs:.0},"client":{cc:.0}}},"copy_vs_upsert_cpu":{:.2}}}"#,
+        u / c,
+        rates(&upsert),
+        rates(&copy),
+        (cs + cc) / (us + uc)
     );
     Ok(())
 }
