@@ -131,8 +131,8 @@ async fn the_body_is_indexed_to_its_lead(store: &impl ArticleStore, q: &impl Art
     // Arabic: the lead's last word, then a word just past it.
     let ar = format!("{} نفط {} غاز", filler("كلمة"), filler("جملة"));
     let en = format!("{} tanker {}", filler("word"), "harbour ".repeat(5));
-    let mut past_but_keyword = article(3, "c", "en", "Ports", &format!("{} {}", filler("word"), "dredging"));
-    past_but_keyword.text.push_str(" word harbour dredging");
+    // Word 61: past the lead, and a keyword.
+    let mut past_but_keyword = article(3, "c", "en", "Ports", &format!("{} word dredging", filler("word")));
     past_but_keyword.keywords = vec!["dredging".into()];
     let batch = [article(1, "a", "ar", "اخبار", &ar), article(2, "b", "en", "News", &en), past_but_keyword];
     store.upsert(&batch).await.unwrap();
