@@ -153,7 +153,16 @@ where
     let title: String = r.try_get("title").map_err(db_err)?;
     let body: String = r.try_get("body").map_err(db_err)?;
     let meta: String = r.try_get("meta").map_err(db_err)?;
-    let mut v: serde_json::Value = serde_json::from_str(&meta)?;
+    article_from_columns(title, body, &meta)
+}
+
+/// The article whose `meta` column ([`meta_json`]) is `meta`, with its body columns.
+fn article_from_columns(
+    title: String,
+    body: String,
+    meta: &str,
+) -> Result<newswire_model::Article, StoreError> {
+    let mut v: serde_json::Value = serde_json::from_str(meta)?;
     if let Some(o) = v.as_object_mut() {
         o.insert("title".into(), title.into());
         o.insert("text".into(), body.into());
@@ -218,16 +227,12 @@ mod tests {
             assert!(keys >= 18, "{meta}");
         }
         // Neither body column is in it, and with them it reads back as the article (as
-        // `decode_row` does it).
+        // `decode_row` reads it).
         let meta = meta_json(&a).unwrap_or_default();
         assert!(!meta.contains("نص المقال") && !meta.contains("عنوان"), "{meta}");
         a.duplicate = a.duplicate.map(|d| DuplicateInfo { similarity: 0.9, ..d });
         let meta = meta_json(&a).unwrap_or_default();
-        let mut v: serde_json::Value = serde_json::from_str(&meta).unwrap_or_default();
-        if let Some(o) = v.as_object_mut() {
-            o.insert("title".into(), a.title.clone().into());
-            o.insert("text".into(), a.text.clone().into());
-        }
-        assert_eq!(serde_json::from_value::<newswire_model::Article>(v).ok(), Some(a));
+        let read = article_from_columns(a.title.clone(), a.text.clone(), &meta).ok();
+        assert_eq!(read, Some(a));
     }
 }
