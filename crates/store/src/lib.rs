@@ -27,12 +27,12 @@ mod store;
 mod stories;
 
 pub use error::{SinkError, StoreError, StoreErrorKind};
-pub use postgres::PgStore;
+pub use postgres::{IndexPass, PgStore};
 pub use query::{
     ArticleFilter, ArticleQueries, Cursor, Page, PageRequest, SearchHit, SourceStats, Story, StoryChange,
     StoryChangeKind, StoryDetail, StoryGrowth,
 };
-pub use settings::SinkSettings;
+pub use settings::{SearchIndexing, SinkSettings};
 pub use sqlite::SqliteStore;
 pub use store::{ArticleStore, Store, UpsertResult};
 

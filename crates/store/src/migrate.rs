@@ -21,6 +21,7 @@ pub(crate) fn postgres() -> Migrator {
         migration(1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
         migration(2, "read side", include_str!("../migrations/postgres/0002_read_side.sql")),
         migration(3, "lz4 search meta", include_str!("../migrations/postgres/0003_lz4_search_meta.sql")),
+        migration(4, "deferred search", include_str!("../migrations/postgres/0004_deferred_search.sql")),
     ])
 }
 

@@ -10,20 +10,44 @@ use crate::batch::{Batch, RowState};
 use crate::search;
 use crate::stories::{self, Member, StoryRow};
 use crate::{
-    ArticleFilter, ArticleQueries, ArticleStore, Cursor, Page, PageRequest, SearchHit, SourceStats,
-    StoreError, Story, StoryChange, StoryDetail, UpsertResult, decode_row, meta_json, search_hits,
+    ArticleFilter, ArticleQueries, ArticleStore, Cursor, Page, PageRequest, SearchHit, SearchIndexing,
+    SourceStats, StoreError, Story, StoryChange, StoryDetail, UpsertResult, decode_row, meta_json,
+    search_hits,
 };
 
 /// The production store: PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    indexing: SearchIndexing,
+}
+
+/// `search_version` of a row a deferred upsert stored: queued for [`PgStore::index_queued`]
+/// (migration 4 indexes the queue). Built terms carry [`search::TERMS_VERSION`] (≥ 1).
+const QUEUED: i32 = 0;
+
+/// `search_version` of a queued row whose stored form could not be read back to build its
+/// terms (it was edited by hand): taken out of the queue, so that it does not stall it, and
+/// logged. It stays listable; it is not searchable.
+const UNINDEXABLE: i32 = -1;
+
+/// What one [`PgStore::index_queued`] pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexPass {
+    /// Rows given their search terms.
+    pub indexed: usize,
+    /// Rows taken out of the queue unindexed, because they could not be read back.
+    pub unindexable: usize,
+    /// When the oldest row still queued after the pass was stored; `None` when none is.
+    pub oldest_queued: Option<DateTime<Utc>>,
 }
 
 impl PgStore {
     /// Connects, brings the schema up to date (versioned migrations; sqlx's migrator holds an
     /// advisory lock, so sinks starting at once migrate one after another) and indexes the
-    /// rows stored before search existed.
+    /// rows stored before search existed. Search terms are built in each upsert's transaction
+    /// ([`SearchIndexing::Inline`]) unless [`with_search_indexing`](Self::with_search_indexing)
+    /// says otherwise.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
@@ -35,9 +59,73 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|source| StoreError::Migrate { backend: "postgres", source })?;
-        let store = Self { pool };
+        let store = Self { pool, indexing: SearchIndexing::Inline };
         store.index_unindexed().await?;
         Ok(store)
+    }
+
+    /// The same store, writing search terms as `indexing` says. With
+    /// [`SearchIndexing::Deferred`], an upsert stores its rows queued for
+    /// [`index_queued`](Self::index_queued), which someone must then run (the sink does:
+    /// [`crate::service::index_search`]).
+    pub fn with_search_indexing(self, indexing: SearchIndexing) -> Self {
+        Self { indexing, ..self }
+    }
+
+    /// How upserts write search terms.
+    pub fn search_indexing(&self) -> SearchIndexing {
+        self.indexing
+    }
+
+    /// Builds the search terms of up to `limit` queued rows (stored by a deferred upsert),
+    /// oldest first, in one transaction. The rows are locked and others skipped, so that
+    /// several sinks index the queue together without doing a row twice, and an upsert of a
+    /// row being indexed waits for the pass (then queues the row again). A row that cannot be
+    /// read back is taken out of the queue unindexed ([`IndexPass::unindexable`], logged).
+    pub async fn index_queued(&self, limit: u32) -> Result<IndexPass, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::pg)?;
+        let rows = sqlx::query(
+            "SELECT id, title, body, meta::text AS meta FROM articles WHERE search_version = $1
+             ORDER BY stored_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(QUEUED)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::pg)?;
+        let mut articles = Vec::with_capacity(rows.len());
+        let mut unreadable: Vec<String> = Vec::new();
+        for r in &rows {
+            match decode_row(r, StoreError::pg) {
+                Ok(a) => articles.push(a),
+                Err(error) => {
+                    let id: String = r.try_get("id").map_err(StoreError::pg)?;
+                    tracing::error!(message = "A stored article cannot be read back; it is left out of search.", article_id = %id, %error);
+                    unreadable.push(id);
+                }
+            }
+        }
+        if !articles.is_empty() {
+            let refs: Vec<&Article> = articles.iter().collect();
+            let vectors = crate::built_terms(spawn_tsvectors(&refs)).await?;
+            set_terms(&mut tx, &articles, &vectors).await?;
+        }
+        if !unreadable.is_empty() {
+            sqlx::query("UPDATE articles SET search_version = $2 WHERE id = ANY($1)")
+                .bind(&unreadable)
+                .bind(UNINDEXABLE)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::pg)?;
+        }
+        tx.commit().await.map_err(StoreError::pg)?;
+        let oldest_queued: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT min(stored_at) FROM articles WHERE search_version = $1")
+                .bind(QUEUED)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(StoreError::pg)?;
+        Ok(IndexPass { indexed: articles.len(), unindexable: unreadable.len(), oldest_queued })
     }
 
     /// The pool (for tools and benchmarks that measure next to the store).
@@ -69,16 +157,7 @@ impl PgStore {
                 rows.iter().map(|r| decode_row(r, StoreError::pg)).collect::<Result<Vec<_>, _>>()?;
             let vectors: Vec<TsVector> =
                 articles.iter().map(|a| TsVector(search::document_terms(a).tsvector())).collect();
-            sqlx::query(
-                "UPDATE articles SET search = t.search, search_version = $3
-                 FROM UNNEST($1::text[], $2::tsvector[]) AS t(id, search) WHERE articles.id = t.id",
-            )
-            .bind(articles.iter().map(|a| a.id.as_str()).collect::<Vec<_>>())
-            .bind(&vectors)
-            .bind(search::TERMS_VERSION)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::pg)?;
+            set_terms(&mut tx, &articles, &vectors).await?;
             let stories: Vec<String> = articles.iter().filter_map(|a| a.story_id.clone()).collect();
             apply_stories(&mut tx, &[], stories, false).await?;
             tx.commit().await.map_err(StoreError::pg)?;
@@ -89,6 +168,25 @@ impl PgStore {
         }
         Ok(())
     }
+}
+
+/// Writes the search terms `vectors[i]` of the stored `articles[i]`.
+async fn set_terms(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    articles: &[Article],
+    vectors: &[TsVector],
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE articles SET search = t.search, search_version = $3
+         FROM UNNEST($1::text[], $2::tsvector[]) AS t(id, search) WHERE articles.id = t.id",
+    )
+    .bind(articles.iter().map(|a| a.id.as_str()).collect::<Vec<_>>())
+    .bind(vectors)
+    .bind(search::TERMS_VERSION)
+    .execute(&mut **tx)
+    .await
+    .map_err(StoreError::pg)?;
+    Ok(())
 }
 
 /// Rows in the first search window: a few times [`search::SEARCH_CANDIDATES`], so that a
@@ -168,7 +266,9 @@ impl PgStore {
 /// `RETURNING` gives the rows written; a row left out had the same content, story and
 /// duplicate (`Unchanged`, see [`RowState`]).
 /// `$15` lists ids written even with an equal hash (see `upsert`); `$16` holds the search
-/// terms as binary tsvectors built in Rust, `$17` their version.
+/// terms as binary tsvectors built in Rust, `$17` their version. A deferred upsert sends no
+/// terms and version [`QUEUED`]: a new row has none until it is indexed, an updated one keeps
+/// its previous terms (searchable by its old words for that moment rather than by none).
 const UPSERT: &str = "INSERT INTO articles (id, canonical_url, source_id, title, body, language, category,
         published_at, fetched_at, processed_at, story_id, duplicate_of, content_hash, meta,
         search, search_version)
@@ -187,7 +287,7 @@ const UPSERT: &str = "INSERT INTO articles (id, canonical_url, source_id, title,
         processed_at = EXCLUDED.processed_at, stored_at = now(),
         story_id = EXCLUDED.story_id, duplicate_of = EXCLUDED.duplicate_of,
         content_hash = EXCLUDED.content_hash, meta = EXCLUDED.meta,
-        search = EXCLUDED.search, search_version = EXCLUDED.search_version
+        search = coalesce(EXCLUDED.search, articles.search), search_version = EXCLUDED.search_version
      WHERE articles.content_hash IS DISTINCT FROM EXCLUDED.content_hash
         OR articles.story_id IS DISTINCT FROM EXCLUDED.story_id
         OR articles.duplicate_of IS DISTINCT FROM EXCLUDED.duplicate_of
@@ -326,14 +426,21 @@ impl ArticleStore for PgStore {
         // The rows go in chunks, and each chunk's search terms are built on a blocking thread
         // while the database writes the chunk before: term building (~0.1 ms per article) and
         // the insert (GIN postings, TOAST) then take a core each instead of taking turns.
+        // Deferred, no terms are built here.
+        let deferred = self.indexing == SearchIndexing::Deferred;
+        let spawn = |c: &[&Article]| (!deferred).then(|| spawn_tsvectors(c));
+        let version = if deferred { QUEUED } else { search::TERMS_VERSION };
         let mut returned: Vec<(String, bool, Option<String>)> = Vec::with_capacity(rows.len());
         let (first, rest) = rows.split_at(rows.len().min(FIRST_CHUNK_ROWS));
         let mut chunks = std::iter::once(first).chain(rest.chunks(PIPELINE_ROWS));
         let mut ahead: std::collections::VecDeque<_> =
-            chunks.by_ref().take(2).map(|c| (c, spawn_tsvectors(c))).collect();
+            chunks.by_ref().take(2).map(|c| (c, spawn(c))).collect();
         while let Some((chunk, terms)) = ahead.pop_front() {
-            let vectors = crate::built_terms(terms).await?;
-            ahead.extend(chunks.next().map(|c| (c, spawn_tsvectors(c))));
+            let vectors: Vec<Option<TsVector>> = match terms {
+                Some(t) => crate::built_terms(t).await?.into_iter().map(Some).collect(),
+                None => chunk.iter().map(|_| None).collect(),
+            };
+            ahead.extend(chunks.next().map(|c| (c, spawn(c))));
             let metas = chunk.iter().map(|a| meta_json(a)).collect::<Result<Vec<_>, _>>()?;
             returned.extend(
                 sqlx::query_as::<_, (String, bool, Option<String>)>(UPSERT)
@@ -355,7 +462,7 @@ impl ArticleStore for PgStore {
                     .bind(&metas)
                     .bind(&forced)
                     .bind(&vectors)
-                    .bind(search::TERMS_VERSION)
+                    .bind(version)
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(StoreError::pg)?,

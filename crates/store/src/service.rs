@@ -3,17 +3,19 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use newswire_bus::{Bus, ConsumerRole, Delivery, PendingPublish, decode_batch};
 use newswire_model::{Article, SCHEMA_VERSION, StoryEvent, StoryEventKind};
 use newswire_telemetry::Health;
-use newswire_telemetry::metrics::{SinkMetrics, StoryEventMetrics};
+use newswire_telemetry::metrics::{SearchIndexMetrics, SinkMetrics, StoryEventMetrics};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    ArticleQueries, ArticleStore, SinkError, SinkSettings, Store, StoreError, StoreErrorKind, StoryChange,
-    StoryChangeKind, UpsertResult,
+    ArticleQueries, ArticleStore, PgStore, SinkError, SinkSettings, Store, StoreError, StoreErrorKind,
+    StoryChange, StoryChangeKind, UpsertResult,
 };
 
 /// First wait after the store was found unavailable; doubled after each failed retry.
@@ -28,6 +30,11 @@ const STORY_DRAIN_AT_START: Duration = Duration::from_secs(30);
 /// How often `newswire_sink_newest_article_age_seconds` is recomputed between commits, so that
 /// it grows while nothing arrives.
 const FRESHNESS_REFRESH: Duration = Duration::from_secs(5);
+/// Rows one search indexing pass builds terms for (one transaction).
+const INDEX_PASS_ROWS: u32 = 512;
+/// How often an idle search indexer looks at the queue without being woken by a commit (rows
+/// another sink replica stored, or rows it skipped because a replica held them).
+const INDEX_IDLE_POLL: Duration = Duration::from_secs(1);
 
 /// Consumes articles until `shutdown`, storing each batch in one transaction.
 ///
@@ -60,6 +67,10 @@ const FRESHNESS_REFRESH: Duration = Duration::from_secs(5);
 /// Freshness: each commit records its articles' `fetched_at` (see
 /// `newswire_telemetry::metrics::Freshness`), and the newest article's age is recomputed every
 /// 5 s between commits.
+///
+/// Search: on PostgreSQL, [`index_search`] runs alongside for as long as this does, woken by
+/// each commit. It indexes what a deferred store queued (and, with inline indexing, whatever
+/// an earlier deferred run left).
 pub async fn run(
     bus: Bus,
     store: Store,
@@ -73,11 +84,17 @@ pub async fn run(
     let refresh = shutdown.child_token();
     let _stop_refresh = refresh.clone().drop_guard();
     tokio::spawn(metrics.freshness.clone().refresh_every(FRESHNESS_REFRESH, refresh));
+    let committed = Arc::new(Notify::new());
+    let indexer = shutdown.child_token();
+    let _stop_indexer = indexer.clone().drop_guard();
+    if let Store::Postgres(pg) = &store {
+        tokio::spawn(index_search(pg.clone(), metrics.search_index.clone(), committed.clone(), indexer));
+    }
     // Progress is reported well within ack_wait, so that a message is never redelivered while
     // the sink is still working on it (a slow commit or a store outage).
     let keepalive = (Duration::from_secs(bus.settings().ack_wait_secs) / 3).max(Duration::from_millis(100));
     publish_due(&bus, &store, &metrics.story_events, STORY_DRAIN_AT_START).await;
-    let sink = Sink { store: &store, bus: &bus, metrics: &metrics, keepalive };
+    let sink = Sink { store: &store, bus: &bus, metrics: &metrics, keepalive, committed: &committed };
     while let Some(batch) = consumer.next_batch(settings.batch_size, settings.batch_linger(), &shutdown).await
     {
         metrics.stage.items_in.inc_by(batch.len() as u64);
@@ -166,6 +183,8 @@ struct Sink<'a> {
     bus: &'a Bus,
     metrics: &'a SinkMetrics,
     keepalive: Duration,
+    /// Wakes the search indexer.
+    committed: &'a Notify,
 }
 
 impl Sink<'_> {
@@ -188,6 +207,7 @@ impl Sink<'_> {
             match result {
                 Ok(results) => {
                     self.stored(&chunk, &results, started);
+                    self.committed.notify_one();
                     // Within a third of ack_wait, so that the batch's messages are not
                     // redelivered meanwhile; what is left goes out after the next batch.
                     if results.iter().any(|r| *r != UpsertResult::Unchanged) {
@@ -249,6 +269,53 @@ impl Sink<'_> {
     async fn hold(&self, pending: &VecDeque<Chunk>, delay: Duration, shutdown: &CancellationToken) -> bool {
         let deliveries = || pending.iter().flat_map(|c| &c.deliveries);
         keep_alive(tokio::time::sleep(delay), deliveries(), self.keepalive, Some(shutdown)).await.is_some()
+    }
+}
+
+/// Indexes `store`'s search queue (rows a deferred upsert stored without their terms; see
+/// [`PgStore::index_queued`]) until `shutdown`: passes of 512 rows back to back while rows
+/// wait, then sleeps until `committed` is notified or a second passes.
+/// A failed pass is logged, counted and retried with back-off; its rows stay queued (the
+/// pass's transaction rolls back, as it does when `shutdown` interrupts one).
+pub async fn index_search(
+    store: PgStore,
+    metrics: SearchIndexMetrics,
+    committed: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    let mut delay = FIRST_RETRY;
+    loop {
+        let pass = tokio::select! {
+            pass = store.index_queued(INDEX_PASS_ROWS) => pass,
+            _ = shutdown.cancelled() => return,
+        };
+        match pass {
+            Ok(pass) => {
+                delay = FIRST_RETRY;
+                metrics.indexed.inc_by(pass.indexed as u64);
+                metrics.unindexable.inc_by(pass.unindexable as u64);
+                let lag = pass.oldest_queued.map(|t| (chrono::Utc::now() - t).num_milliseconds().max(0));
+                metrics.lag.set(lag.unwrap_or(0) as f64 / 1000.0);
+                // More is waiting that this indexer could take: go on at once.
+                if lag.is_some() && pass.indexed + pass.unindexable > 0 {
+                    continue;
+                }
+                tokio::select! {
+                    _ = committed.notified() => {}
+                    _ = tokio::time::sleep(INDEX_IDLE_POLL) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+            Err(error) => {
+                metrics.errors.inc();
+                tracing::warn!(message = "Search indexing failed; the rows stay queued.", %error, retry_in_ms = delay.as_millis() as u64);
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+                delay = (delay * 2).min(MAX_RETRY);
+            }
+        }
     }
 }
 

@@ -21,6 +21,24 @@ pub struct SinkSettings {
     pub max_connections: u32,
     /// Admin HTTP address (`/metrics`, `/healthz`, `/readyz`).
     pub admin_listen: String,
+    /// When PostgreSQL builds an article's search terms (SQLite always builds them in the
+    /// batch's transaction: its index is in-process and cheap).
+    pub search_indexing: SearchIndexing,
+}
+
+/// When the PostgreSQL store builds the search terms of the rows a batch writes.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchIndexing {
+    /// In the batch's transaction: an article is searchable when its batch commits, and the
+    /// full-text index, the insert's costliest part, is written on the sink's critical path.
+    Inline,
+    /// After the commit, by the sink's search indexer, oldest row first: articles are stored,
+    /// listed and acked at the rate of a plain insert, and become searchable a moment later
+    /// (`newswire_sink_search_lag_seconds`). A revised article keeps its previous terms until
+    /// then.
+    #[default]
+    Deferred,
 }
 
 impl Default for SinkSettings {
@@ -32,6 +50,7 @@ impl Default for SinkSettings {
             batch_linger_ms: 50,
             max_connections: 4,
             admin_listen: "127.0.0.1:9103".to_owned(),
+            search_indexing: SearchIndexing::default(),
         }
     }
 }
@@ -52,6 +71,7 @@ impl std::fmt::Debug for SinkSettings {
             .field("batch_linger_ms", &self.batch_linger_ms)
             .field("max_connections", &self.max_connections)
             .field("admin_listen", &self.admin_listen)
+            .field("search_indexing", &self.search_indexing)
             .finish()
     }
 }

@@ -63,7 +63,11 @@ impl Store {
     /// and applies the schema.
     pub async fn open(settings: &SinkSettings) -> Result<Self, StoreError> {
         match settings.database_url.as_deref().filter(|u| !u.trim().is_empty()) {
-            Some(url) => Ok(Store::Postgres(PgStore::connect(url, settings.max_connections).await?)),
+            Some(url) => Ok(Store::Postgres(
+                PgStore::connect(url, settings.max_connections)
+                    .await?
+                    .with_search_indexing(settings.search_indexing),
+            )),
             None => {
                 Ok(Store::Sqlite(SqliteStore::open(&settings.sqlite_path, settings.max_connections).await?))
             }

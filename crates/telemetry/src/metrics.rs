@@ -368,6 +368,8 @@ pub struct SinkMetrics {
     /// `newswire_sink_newest_article_age_seconds` and `newswire_sink_fetch_to_commit_seconds`
     /// (see [`Freshness`]).
     pub freshness: Freshness,
+    /// The search indexer of a deferred PostgreSQL store (see [`SearchIndexMetrics`]).
+    pub search_index: SearchIndexMetrics,
 }
 
 impl SinkMetrics {
@@ -412,7 +414,50 @@ impl SinkMetrics {
             store_retries,
             story_events: StoryEventMetrics::new(registry)?,
             freshness: Freshness::new(registry)?,
+            search_index: SearchIndexMetrics::new(registry)?,
         })
+    }
+}
+
+/// The sink's search indexer (PostgreSQL, `search_indexing = "deferred"`): rows stored without
+/// their search terms are indexed after the commit, oldest first.
+#[derive(Debug, Clone)]
+pub struct SearchIndexMetrics {
+    /// `newswire_sink_search_indexed_total`: stored articles given their search terms.
+    pub indexed: IntCounter,
+    /// `newswire_sink_search_unindexable_total`: queued articles that could not be read back
+    /// to build their terms (edited by hand), taken out of the queue unsearchable.
+    pub unindexable: IntCounter,
+    /// `newswire_sink_search_index_errors_total`: indexing passes that failed (retried).
+    pub errors: IntCounter,
+    /// `newswire_sink_search_lag_seconds`: how long the oldest article still waiting for its
+    /// terms has been stored (0 when none waits): how far search trails the store.
+    pub lag: Gauge,
+}
+
+impl SearchIndexMetrics {
+    fn new(registry: &Registry) -> Result<Self, TelemetryError> {
+        let indexed = IntCounter::new(
+            "newswire_sink_search_indexed_total",
+            "Stored articles given their search terms.",
+        )?;
+        registry.register(Box::new(indexed.clone()))?;
+        let unindexable = IntCounter::new(
+            "newswire_sink_search_unindexable_total",
+            "Queued articles that could not be read back to index, left unsearchable.",
+        )?;
+        registry.register(Box::new(unindexable.clone()))?;
+        let errors = IntCounter::new(
+            "newswire_sink_search_index_errors_total",
+            "Search indexing passes that failed (retried).",
+        )?;
+        registry.register(Box::new(errors.clone()))?;
+        let lag = Gauge::new(
+            "newswire_sink_search_lag_seconds",
+            "Age of the oldest stored article still waiting for its search terms (0: none).",
+        )?;
+        registry.register(Box::new(lag.clone()))?;
+        Ok(Self { indexed, unindexable, errors, lag })
     }
 }
 

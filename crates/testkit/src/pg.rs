@@ -22,9 +22,14 @@ impl PgDb {
         let mut conn = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
             panic!("PostgreSQL is required at {admin_url} ({e}); install and start it with: {PG_HINT}")
         });
+        // A counter as well as the time: tests on two threads read the same clock value often
+        // enough here (and PostgreSQL reports two concurrent creations of one name as a unique
+        // violation in pg_database).
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let name = format!(
-            "newswire_test_{}_{}",
+            "newswire_test_{}_{}_{}",
             std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos())

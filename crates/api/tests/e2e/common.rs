@@ -10,7 +10,7 @@ use newswire_api::stream::Hub;
 use newswire_api::{Api, ApiSettings, RunningApi};
 use newswire_bus::{Bus, BusSettings, ClientRole};
 use newswire_model::Article;
-use newswire_store::{SinkSettings, Store};
+use newswire_store::{SearchIndexing, SinkSettings, Store};
 use newswire_telemetry::metrics::ApiMetrics;
 use newswire_telemetry::{Health, Registry};
 pub use newswire_testkit::articles::base_time;
@@ -34,8 +34,14 @@ pub async fn sqlite_store() -> (Store, tempfile::TempDir) {
 }
 
 pub async fn pg_store(db: &newswire_testkit::PgDb) -> Store {
-    let settings =
-        SinkSettings { database_url: Some(db.url.clone()), max_connections: 2, ..SinkSettings::default() };
+    // Inline, so that a test searches what it has just stored (the sink's deferred indexer
+    // does not run here; `crates/store/tests/deferred_search.rs` covers that path).
+    let settings = SinkSettings {
+        database_url: Some(db.url.clone()),
+        max_connections: 2,
+        search_indexing: SearchIndexing::Inline,
+        ..SinkSettings::default()
+    };
     Store::open(&settings).await.unwrap()
 }
 

@@ -10,7 +10,10 @@
 //!   (best round of each), and the CPU each side used per row, server and client (least
 //!   round of each; [`cpu_seconds`]): `copy_vs_upsert_cpu` is the ratio of the work each side
 //!   does, which the wall-time ratio hides where the upsert overlaps its client's work with
-//!   the server's.
+//!   the server's. The store indexes search as the sink's default does
+//!   (`STORE_READ_INDEXING=deferred`: the sink's search indexer runs alongside, woken after
+//!   each batch, and `searchable_rows_per_s` is N over the time until every row is
+//!   searchable); `STORE_READ_INDEXING=inline` builds the terms in the upsert.
 //! - `search`: N articles (default 200,000) stored in a fresh SQLite file and, with `--pg`, a
 //!   fresh PostgreSQL database; then Q (default 100) two-word Arabic queries and Q two-word
 //!   English ones, each run twice, and the latency percentiles per backend and language.
@@ -33,7 +36,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use newswire_model::{
     Article, ArticleId, Category, Entity, EntityKind, Fingerprints, Lang, SCHEMA_VERSION, SourceId,
 };
-use newswire_store::{ArticleFilter, ArticleQueries, ArticleStore, PgStore, SqliteStore};
+use newswire_store::{
+    ArticleFilter, ArticleQueries, ArticleStore, PgStore, SearchIndexing, SinkSettings, SqliteStore,
+};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
@@ -355,12 +360,21 @@ async fn copy_part<'a>(
     Ok(conn)
 }
 
-async fn upsert_all(store: &impl ArticleStore, list: &[Article]) -> anyhow::Result<Side> {
+/// Upserts `list` in batches, notifying `committed` after each (the sink wakes its search
+/// indexer so).
+async fn upsert_all(
+    store: &impl ArticleStore,
+    list: &[Article],
+    committed: Option<&tokio::sync::Notify>,
+) -> anyhow::Result<Side> {
     let k = writers();
     let (started, cpu) = (Instant::now(), cpu_seconds());
     let runs = (0..k).map(|w| async move {
         for batch in list.chunks(BATCH).skip(w).step_by(k) {
             store.upsert(batch).await?;
+            if let Some(c) = committed {
+                c.notify_one();
+            }
         }
         anyhow::Ok(())
     });
@@ -370,11 +384,57 @@ async fn upsert_all(store: &impl ArticleStore, list: &[Article]) -> anyhow::Resu
     Ok(Side::since(started, cpu, list.len()))
 }
 
+/// `STORE_READ_INDEXING` (`inline` or `deferred`), else the sink's default.
+fn indexing() -> anyhow::Result<SearchIndexing> {
+    match std::env::var("STORE_READ_INDEXING").ok().as_deref() {
+        None => Ok(SinkSettings::default().search_indexing),
+        Some("inline") => Ok(SearchIndexing::Inline),
+        Some("deferred") => Ok(SearchIndexing::Deferred),
+        Some(other) => bail!("STORE_READ_INDEXING={other}: expected inline or deferred"),
+    }
+}
+
+/// The sink's upsert of `list` into `store`, with the sink's search indexer alongside when the
+/// store defers it: the upsert's side, and the seconds from its start until every row was
+/// searchable (the upsert's own time when inline).
+async fn sink_side(store: &PgStore, list: &[Article]) -> anyhow::Result<(Side, f64)> {
+    let started = Instant::now();
+    if store.search_indexing() == SearchIndexing::Inline {
+        let side = upsert_all(store, list, None).await?;
+        return Ok((side, started.elapsed().as_secs_f64()));
+    }
+    let metrics =
+        newswire_telemetry::metrics::SinkMetrics::new(&newswire_telemetry::Registry::new())?.search_index;
+    let committed = std::sync::Arc::new(tokio::sync::Notify::new());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let indexer = tokio::spawn(newswire_store::service::index_search(
+        store.clone(),
+        metrics.clone(),
+        committed.clone(),
+        stop.clone(),
+    ));
+    let side = upsert_all(store, list, Some(&committed)).await?;
+    // Searchable when the indexer has done every row (its counter; polling the table would
+    // load the server being measured).
+    while metrics.indexed.get() < list.len() as u64 {
+        if indexer.is_finished() {
+            bail!("the search indexer stopped after {} rows", metrics.indexed.get());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let searchable = started.elapsed().as_secs_f64();
+    stop.cancel();
+    indexer.await?;
+    Ok((side, searchable))
+}
+
 async fn ingest(n: usize, admin_url: &str) -> anyhow::Result<()> {
     let (list, _) = articles(n)?;
     // Interleaved and repeated, so that neither side gets a warmer machine.
     let mut copy = Vec::new();
     let mut upsert = Vec::new();
+    let mut searchable = Vec::new();
+    let mode = indexing()?;
     for round in 0..2 {
         let (url, name) = create_db(admin_url, &format!("copy{round}")).await?;
         let c = copy_plain(&url, &list).await;
@@ -382,22 +442,27 @@ async fn ingest(n: usize, admin_url: &str) -> anyhow::Result<()> {
         copy.push(c?);
         let (url, name) = create_db(admin_url, &format!("store{round}")).await?;
         let u = async {
-            let store = PgStore::connect(&url, 4).await?;
+            let store = PgStore::connect(&url, 4).await?.with_search_indexing(mode);
             // Where the time goes: STORE_READ_SQL runs before the run (e.g. DROP INDEX …).
             if let Ok(sql) = std::env::var("STORE_READ_SQL") {
                 sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(store.pool()).await?;
             }
-            let r = upsert_all(&store, &list).await?;
+            let r = sink_side(&store, &list).await?;
             let stored = store.count().await?;
-            if stored != list.len() as u64 {
-                bail!("{stored} rows stored, expected {}", list.len());
+            let indexed: i64 = sqlx::query_scalar("SELECT count(*) FROM articles WHERE search_version > 0")
+                .fetch_one(store.pool())
+                .await?;
+            if stored != list.len() as u64 || indexed != stored as i64 {
+                bail!("{stored} rows stored and {indexed} indexed, expected {}", list.len());
             }
             store.pool().close().await;
             Ok(r)
         }
         .await;
         drop_db(admin_url, &name).await?;
-        upsert.push(u?);
+        let (side, secs) = u?;
+        upsert.push(side);
+        searchable.push(list.len() as f64 / secs);
     }
     let best = |v: &[Side]| v.iter().map(|s| s.rows_per_s).fold(0.0, f64::max);
     let (u, c) = (best(&upsert), best(&copy));
@@ -406,9 +471,11 @@ async fn ingest(n: usize, admin_url: &str) -> anyhow::Result<()> {
     let (us, uc) = (least(&upsert, |s| s.server_us), least(&upsert, |s| s.client_us));
     let (cs, cc) = (least(&copy, |s| s.server_us), least(&copy, |s| s.client_us));
     let rates = |v: &[Side]| v.iter().map(|s| s.rows_per_s.round() as i64).collect::<Vec<_>>();
+    let s = searchable.iter().copied().fold(0.0, f64::max);
     println!(
-        r#"{{"mode":"ingest","articles":{n},"batch":{BATCH},"upsert_rows_per_s":{u:.0},"copy_rows_per_s":{c:.0},"upsert_vs_copy":{:.2},"runs_upsert":{:?},"runs_copy":{:?},"upsert_cpu_us_per_row":{{"server":{us:.0},"client":{uc:.0}}},"copy_cpu_us_per_row":{{"server":{cs:.0},"client":{cc:.0}}},"copy_vs_upsert_cpu":{:.2}}}"#,
+        r#"{{"mode":"ingest","articles":{n},"batch":{BATCH},"indexing":"{mode:?}","upsert_rows_per_s":{u:.0},"copy_rows_per_s":{c:.0},"upsert_vs_copy":{:.2},"searchable_rows_per_s":{s:.0},"searchable_vs_copy":{:.2},"runs_upsert":{:?},"runs_copy":{:?},"upsert_cpu_us_per_row":{{"server":{us:.0},"client":{uc:.0}}},"copy_cpu_us_per_row":{{"server":{cs:.0},"client":{cc:.0}}},"copy_vs_upsert_cpu":{:.2}}}"#,
         u / c,
+        s / c,
         rates(&upsert),
         rates(&copy),
         (cs + cc) / (us + uc)
@@ -475,7 +542,7 @@ async fn search(n: usize, pg: Option<&str>, q: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let sqlite = SqliteStore::open(&dir.path().join("store-read.db"), 4).await?;
     let started = Instant::now();
-    upsert_all(&sqlite, &list).await?;
+    upsert_all(&sqlite, &list, None).await?;
     eprintln!("sqlite: {n} stored in {:.0} s", started.elapsed().as_secs_f64());
     measure("sqlite", &sqlite, &queries).await?;
     if let Some(admin) = pg {
@@ -483,7 +550,7 @@ async fn search(n: usize, pg: Option<&str>, q: usize) -> anyhow::Result<()> {
         let r = async {
             let store = PgStore::connect(&url, 4).await?;
             let started = Instant::now();
-            upsert_all(&store, &list).await?;
+            upsert_all(&store, &list, None).await?;
             sqlx::raw_sql("VACUUM ANALYZE articles").execute(store.pool()).await?;
             eprintln!("postgres: {n} stored in {:.0} s", started.elapsed().as_secs_f64());
             measure("postgres", &store, &queries).await?;
