@@ -180,11 +180,12 @@ class PgCounter:
         self.p = subprocess.Popen(["psql", url, "-X", "-q", "-At"], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
 
-    def count(self):
-        """Rows in `articles`, None while the table does not exist (the query prints nothing)."""
+    def count(self, where: str = "true"):
+        """Rows in `articles` matching `where`, None while the table does not exist (the query
+        prints nothing)."""
         if self.p.poll() is not None:
             raise RuntimeError(f"psql exited with {self.p.returncode}")
-        self.p.stdin.write("SELECT count(*) FROM articles;\n\\echo __end__\n")
+        self.p.stdin.write(f"SELECT count(*) FROM articles WHERE {where};\n\\echo __end__\n")
         self.p.stdin.flush()
         value = None
         while True:
@@ -275,6 +276,33 @@ def cmd_wait_rows(a) -> int:
         res["articles_per_s"] = round(a.expected / max(1e-9, reached_at - a.start), 1)
     out(res)
     return 0 if reached_at is not None else 1
+
+
+def cmd_wait_searchable(a) -> int:
+    """PostgreSQL: polls until no row waits for its search terms (`search_version` 0, queued by
+    the sink's deferred indexing, or NULL); the time is measured from --start, like wait-rows."""
+    counter = PgCounter(a.db)
+    deadline = time.time() + a.timeout
+    queued, done_at, reason = None, None, None
+    try:
+        while True:
+            queued = counter.count("search_version = 0 OR search_version IS NULL")
+            now = time.time()
+            if queued == 0:
+                done_at = now
+                break
+            if now > deadline:
+                reason = f"timeout: {queued} rows still queued for search after {a.timeout:.0f}s"
+                break
+            time.sleep(a.interval)
+    except Exception as e:  # noqa: BLE001 - reported, not raised: the drain itself is done
+        reason = f"cannot count queued rows: {e}"
+    finally:
+        counter.close()
+    res = {"complete": done_at is not None, "queued": queued, "reason": reason,
+           "seconds": round((done_at or time.time()) - a.start, 3)}
+    out(res)
+    return 0 if done_at is not None else 1
 
 
 def rfc3339(s: str | None) -> float | None:
@@ -609,15 +637,22 @@ def cmd_report(a) -> int:
     failed = []
     for b in backends:
         d = res / b / "drain"
-        wait, fetch, ceil, check = (load(d / n) for n in ("wait.json", "fetcher.json", "ceiling.json", "check.json"))
+        wait, fetch, ceil, check, found = (load(d / n) for n in
+                                           ("wait.json", "fetcher.json", "ceiling.json", "check.json", "searchable.json"))
         if wait is None:
             failed.append(f"{b}: the drain did not run")
             continue
         rate = wait.get("articles_per_s")
         ceiling = (ceil or {}).get("msgs_per_s")
         fetch_rate = (wait["expected"] / fetch["seconds"]) if fetch and fetch.get("seconds") else None
+        if found is None:
+            searchable = "= drain" if b == "sqlite" else None
+        elif found["complete"]:
+            searchable = f"{found['seconds']:.2f} ({wait['expected'] / max(1e-9, found['seconds']):,.0f}/s)"
+        else:
+            searchable = f"FAILED: {found.get('reason')}"
         rows.append([b, wait["expected"], f"{fetch['seconds']:.2f}" if fetch else None, fetch_rate,
-                     f"{wait['seconds']:.2f}" if wait["complete"] else None, rate, ceiling,
+                     f"{wait['seconds']:.2f}" if wait["complete"] else None, rate, searchable, ceiling,
                      f"{rate / ceiling:.4f}" if rate and ceiling else None,
                      "ok" if wait["complete"] else f"FAILED: {wait.get('reason')}"])
         if not wait["complete"]:
@@ -678,9 +713,12 @@ def cmd_report(a) -> int:
     md.append("The fetcher (`--once`) publishes every item first; then processor and sink start as separate "
               "processes and the clock runs from their start until the store holds one row per link. The "
               "JetStream ceiling is `js-ceiling` on the same nats-server just before (6 KB messages, `Nats-Msg-Id` "
-              "set, 256 acks in flight); an article crosses JetStream twice, so 0.5 would be the bus's limit.\n\n")
+              "set, 256 acks in flight); an article crosses JetStream twice, so 0.5 would be the bus's limit. "
+              "All searchable: from the same start until no row waits for its search terms (PostgreSQL's "
+              "sink builds them behind the commit by default, `sink.search_indexing`; SQLite indexes in the "
+              "commit).\n\n")
     md.append(table(["backend", "articles", "fetch --once (s)", "fetch items/s", "drain (s)", "articles/s",
-                     "JetStream ceiling (msg/s)", "ratio to ceiling", "result"], rows))
+                     "all searchable (s)", "JetStream ceiling (msg/s)", "ratio to ceiling", "result"], rows))
     md.append("\n### Correctness\n\n")
     md.append("One row per link (missing, extra), and for every copy group of the farm: exactly one row "
               "without `duplicate_of`, every other member pointing at it; articles in no copy group must not be "
@@ -780,6 +818,12 @@ def main() -> int:
     p.add_argument("--interval", type=float, default=0.25)
     p.add_argument("--pids", default="")
     p.set_defaults(f=cmd_wait_rows)
+    p = sub.add_parser("wait-searchable")
+    p.add_argument("--db", required=True)
+    p.add_argument("--start", type=float, default=None)
+    p.add_argument("--timeout", type=float, default=600)
+    p.add_argument("--interval", type=float, default=0.1)
+    p.set_defaults(f=cmd_wait_searchable)
     p = sub.add_parser("wait-farm")
     p.add_argument("url")
     p.add_argument("--timeout", type=float, default=120)

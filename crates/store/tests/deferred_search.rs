@@ -164,3 +164,28 @@ async fn inline_rows_are_searchable_at_once() {
     assert_eq!(found(&store, "بوتن").await, vec![row.id.clone()]);
     assert_eq!(queued(&store).await, 0);
 }
+
+/// Two indexers on one queue at once (two sink replicas): the rows they report indexed add up
+/// to the rows stored (none done twice, none lost), and together they empty the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_indexers_share_the_queue_without_doing_a_row_twice() {
+    let (store, _db) = deferred().await;
+    let rows: Vec<Article> = (0..600).map(|n| article(n, &format!("خبر رقم {n}"), "نص الخبر")).collect();
+    store.upsert(&rows).await.unwrap();
+    let other = store.clone();
+    let drain = |s: PgStore| async move {
+        let mut indexed = 0;
+        loop {
+            let pass = s.index_queued(50).await.unwrap();
+            indexed += pass.indexed;
+            if pass.indexed == 0 && pass.oldest_queued.is_none() {
+                return indexed;
+            }
+        }
+    };
+    let (a, b) = tokio::join!(tokio::spawn(drain(store.clone())), tokio::spawn(drain(other)));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a + b, rows.len(), "every row indexed exactly once ({a} + {b})");
+    assert_eq!(queued(&store).await, 0);
+    assert_eq!(found(&store, "رقم").await.len(), 50, "the search limit, from a full index");
+}
